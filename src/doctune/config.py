@@ -1,0 +1,238 @@
+"""The configuration tree: one YAML file, one pydantic class per stage, every field documented once.
+
+Unknown keys are errors (``extra="forbid"``). ``$VAR`` / ``${VAR}`` expansion is applied to
+secret fields only (``api_key``); everything else is taken literally. ``--set dotted.key=value``
+overrides are applied to the raw mapping before validation, so they are validated like the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_CONFIG_FILE = "doctune.yaml"
+ROLES = ("generator", "judge", "rephraser", "embedder", "student")
+_ENV_REF = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded or is invalid; the message says where and why."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelSpec(Section):
+    """How to reach the model that plays one role."""
+
+    backend: str = Field("local", description="Backend name from the registry: local, transformers, openai, fake.")
+    model: str | None = Field(
+        None, description="Model name (openai) or path to a model file/folder (local, transformers)."
+    )
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    api_key_env: str | None = Field(None, description="Name of the environment variable that holds the API key.")
+    api_key: SecretStr | None = Field(None, description="The key itself; only as $VAR / ${VAR} in files.")
+    max_concurrency: int = Field(4, ge=1, description="Concurrent requests allowed to this backend.")
+    requests_per_minute: int | None = Field(None, ge=1, description="Request rate cap; none means unlimited.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy, reproducible).")
+    max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per call.")
+    seed: int = Field(0, description="Sampling seed passed to backends that accept one.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Backend-specific options, validated by the backend."
+    )
+
+    def resolved_api_key(self) -> str | None:
+        """The key from ``api_key`` or the ``api_key_env`` variable; never logged or stored."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+
+class ModelsConfig(Section):
+    """Role -> model. A role left out uses the embedded default (``backend: local``)."""
+
+    generator: ModelSpec = Field(default_factory=ModelSpec, description="Writes summaries and training items.")
+    judge: ModelSpec = Field(default_factory=ModelSpec, description="Grades answers during evaluation.")
+    rephraser: ModelSpec = Field(default_factory=ModelSpec, description="Rewords eval items.")
+    embedder: ModelSpec = Field(default_factory=ModelSpec, description="Embeds items for curation.")
+    student: ModelSpec = Field(default_factory=ModelSpec, description="The model that is fine-tuned.")
+
+
+class IngestConfig(Section):
+    """Turning files into documents."""
+
+    paths: list[str] = Field(
+        default_factory=list, description="Files or folders to ingest when none are given on the command line."
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".csv"],
+        description="File name endings picked up when walking a folder.",
+    )
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are reported and skipped.")
+    csv_rows_per_block: int = Field(
+        40, ge=1, description="CSV rows per markdown table block; the header repeats per block."
+    )
+    min_chars: int = Field(1, ge=0, description="A file whose clean text is shorter than this is reported as empty.")
+
+
+class SummarizeConfig(Section):
+    """One summary per document, map-reduce over pieces for long documents."""
+
+    piece_tokens: int = Field(
+        1200, ge=100, description="Largest piece of a document put into one summary prompt, in tokens."
+    )
+    summary_tokens: int = Field(160, ge=16, description="Token budget for each summary reply.")
+    max_pieces: int | None = Field(
+        None, ge=1, description="Summarise at most this many evenly spaced pieces of a long document."
+    )
+
+
+class ChunkConfig(Section):
+    """Sentence-boundary chunking."""
+
+    min_chars: int = Field(
+        400, ge=1, description="Chunks are at least this long unless a section or document is shorter."
+    )
+    max_chars: int = Field(1500, ge=1, description="Chunks are never longer than this.")
+    respect_headings: bool = Field(
+        True, description="Start a new chunk at a heading once the current one has min_chars."
+    )
+
+    @field_validator("max_chars")
+    @classmethod
+    def _max_at_least_min(cls, v: int, info: Any) -> int:
+        lo = info.data.get("min_chars")
+        if lo is not None and v < lo:
+            raise ValueError(f"max_chars ({v}) must be >= min_chars ({lo})")
+        return v
+
+
+class DoctuneConfig(Section):
+    """The whole configuration."""
+
+    project: str = Field("doctune", description="Project name, used in manifests and (later) the model registry.")
+    workspace: str = Field("doctune-work", description="Folder holding artifacts, manifest, runs and the call cache.")
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    summarize: SummarizeConfig = Field(default_factory=SummarizeConfig)
+    chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+
+    def section_hash(self, *names: str) -> str:
+        """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""
+        data = {n: _public(getattr(self, n)) for n in names}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def masked(self) -> dict[str, Any]:
+        """The resolved config as plain data with every secret replaced by ``"***"``."""
+        return _public(self)
+
+
+def _public(model: BaseModel) -> dict[str, Any]:
+    data = model.model_dump(mode="json")
+    _mask_secrets(model, data)
+    return data
+
+
+def _mask_secrets(model: BaseModel, data: dict[str, Any]) -> None:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            data[name] = "***"
+        elif isinstance(value, BaseModel):
+            _mask_secrets(value, data[name])
+
+
+def _expand_secret(value: Any, where: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    m = _ENV_REF.match(value.strip())
+    if not m:
+        return value
+    var = m.group(1)
+    if var not in os.environ:
+        raise ConfigError(f"{where}: environment variable {var} is not set")
+    return os.environ[var]
+
+
+def _expand_secrets(raw: dict[str, Any]) -> None:
+    models = raw.get("models")
+    if isinstance(models, dict):
+        for role, spec in models.items():
+            if isinstance(spec, dict) and "api_key" in spec:
+                spec["api_key"] = _expand_secret(spec["api_key"], f"models.{role}.api_key")
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML scalars/lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = _parse_scalar(value)
+    return raw
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        else:
+            lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DoctuneConfig:
+    """Load, override and validate a config. A missing default file means all defaults."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None or Path(DEFAULT_CONFIG_FILE).exists():
+        cfg_path = Path(path if path is not None else DEFAULT_CONFIG_FILE)
+        source = str(cfg_path)
+        if not cfg_path.exists():
+            raise ConfigError(f"{cfg_path}: config file not found")
+        try:
+            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{cfg_path}: top level must be a mapping, got {type(loaded).__name__}")
+        raw = loaded
+    apply_overrides(raw, overrides or [])
+    _expand_secrets(raw)
+    try:
+        return DoctuneConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from exc
+
+
+def dump_config(config: DoctuneConfig) -> str:
+    """YAML of the resolved config with secrets masked."""
+    return yaml.safe_dump(config.masked(), sort_keys=False)

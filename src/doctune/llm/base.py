@@ -1,0 +1,98 @@
+"""The model seam: chat messages in, text out, with token counts and latency recorded.
+
+A backend is a small class registered by name (see ``registry``). Its constructor only stores
+its spec: no network call, no model load. Backend-specific settings live in its ``Options``
+(pydantic, ``extra="forbid"``), validated from ``ModelSpec.options`` at construction so a typo
+in the config is an error naming the key.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from doctune.config import ConfigError, ModelSpec
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class CallParams(BaseModel):
+    """Decoding parameters of one call; part of the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int = 0
+
+
+class Completion(BaseModel):
+    """The outcome of one call."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    cached: bool = False
+
+
+class BackendError(Exception):
+    """A call failed. ``retryable`` says whether trying again may help (429, 5xx, timeouts)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+class LLMBackend(ABC):
+    """One way of reaching a model. Subclasses set ``name`` and may override ``Options``."""
+
+    name: ClassVar[str]
+    #: whether ``complete`` honours ``json_schema`` by constraining decoding
+    supports_json_schema: ClassVar[bool] = False
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        try:
+            self.options = self.Options.model_validate(spec.options)
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"backend '{self.name}' options: {bad}") from exc
+
+    def default_params(self) -> CallParams:
+        return CallParams(temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, seed=self.spec.seed)
+
+    @abstractmethod
+    def identity(self) -> str:
+        """What makes two calls to this backend interchangeable (backend, model, its version)."""
+
+    @abstractmethod
+    def complete(
+        self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None = None
+    ) -> Completion:
+        """Run one chat call. Raise ``BackendError`` on failure."""
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of ``text``; backends with a tokenizer override this estimate."""
+        return max(1, len(text) // 4)
+
+    @property
+    def context_window(self) -> int | None:
+        """Largest prompt + reply in tokens, when known."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (loaded weights, HTTP clients)."""

@@ -1,0 +1,119 @@
+"""Any OpenAI-compatible chat endpoint (vLLM, Ollama, llama.cpp server, OpenRouter, hosted APIs)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from doctune.config import ConfigError, ModelSpec
+from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
+from doctune.llm.registry import register_backend
+
+
+@register_backend
+class OpenAIBackend(LLMBackend):
+    name: ClassVar[str] = "openai"
+    supports_json_schema: ClassVar[bool] = True
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        response_format: Literal["json_schema", "json_object_schema", "json_object", "none"] = Field(
+            "json_schema",
+            description=(
+                "How a JSON schema is sent: OpenAI/vLLM `json_schema`; llama.cpp server "
+                "`json_object_schema` ({type: json_object, schema}); `json_object`; or `none` (parse only)."
+            ),
+        )
+        extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra fields sent with every request.")
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        if not spec.model:
+            raise ConfigError("backend 'openai' needs `model`")
+        self._client = None  # created on first call: no network in the constructor
+
+    def identity(self) -> str:
+        return f"openai:{self.spec.base_url or 'default'}:{self.spec.model}"
+
+    def _sdk(self):
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(
+                base_url=self.spec.base_url,
+                api_key=self.spec.resolved_api_key() or "not-needed",
+                timeout=self.spec.timeout_s,
+                max_retries=0,  # LLMClient retries, honouring Retry-After
+            )
+        return self._client
+
+    def _response_format(self, json_schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        mode = self.options.response_format
+        if json_schema is None or mode == "none":
+            return None
+        if mode == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": "reply", "schema": json_schema}}
+        if mode == "json_object_schema":
+            return {"type": "json_object", "schema": json_schema}
+        return {"type": "json_object"}
+
+    def complete(
+        self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None = None
+    ) -> Completion:
+        import openai
+
+        kwargs: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": [m.model_dump() for m in messages],
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+            "seed": params.seed,
+        }
+        if (fmt := self._response_format(json_schema)) is not None:
+            kwargs["response_format"] = fmt
+        if self.options.extra_body:
+            kwargs["extra_body"] = self.options.extra_body
+        start = time.perf_counter()
+        try:
+            resp = self._sdk().chat.completions.create(**kwargs)
+        except openai.RateLimitError as exc:
+            raise BackendError(f"rate limited: {exc}", retryable=True, retry_after_s=_retry_after(exc)) from exc
+        except openai.APIStatusError as exc:
+            retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
+            raise BackendError(
+                f"HTTP {exc.status_code}: {exc.message}", retryable=retryable, retry_after_s=_retry_after(exc)
+            ) from exc
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise BackendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        latency = time.perf_counter() - start
+        if not resp.choices:
+            raise BackendError("reply has no choices", retryable=True)
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Completion(
+            text=choice.message.content or "",
+            model=resp.model or self.spec.model or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=latency,
+            finish_reason=choice.finish_reason,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

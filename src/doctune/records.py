@@ -1,0 +1,73 @@
+"""Row types of the pipeline's artifacts.
+
+Every row carries the ids that trace it back to its source:
+``Document.doc_id`` -> ``Chunk.char_start/char_end`` (offsets into ``Document.text``) -> ``Chunk.chunk_id``.
+For txt and md files ``Document.text`` is the decoded source itself, so offsets are source offsets.
+For derived text (html, pdf, csv) ``Document.spans`` maps ranges of the text back to a locator
+in the source file (a page number, a row range).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SourceSpan(BaseModel):
+    """A range ``[start, end)`` of ``Document.text`` and where it came from in the source file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: int
+    end: int
+    locator: str = Field(description='Human-readable origin, e.g. "page 3" or "rows 1-40".')
+    page: int | None = None
+
+
+class Document(BaseModel):
+    """One ingested file as clean text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str = Field(description="First 16 hex chars of sha256 of the raw file bytes.")
+    source_path: str
+    format: str = Field(description="txt | md | html | pdf | csv")
+    title: str
+    text: str
+    n_chars: int
+    spans: list[SourceSpan] = Field(default_factory=list)
+
+
+class IngestError(BaseModel):
+    """A file that could not be ingested, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_path: str
+    reason: str
+
+
+class Chunk(BaseModel):
+    """A contiguous slice of a document: ``document.text[char_start:char_end] == text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    char_start: int
+    char_end: int
+    n_chars: int
+    heading_path: list[str] = Field(default_factory=list)
+    locators: list[str] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    """The LLM summary of one document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str
+    summary: str
+    n_pieces: int
+    model: str

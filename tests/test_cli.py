@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from doctune.cli import app
+
+runner = CliRunner()
+FAKE = ["--set", "models.generator.backend=fake", "--set", "models.generator.options.default_reply=A short summary."]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, examples_dir):
+    """A working directory with a copy of the examples, a broken file and no config file."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(examples_dir, tmp_path / "docs")
+    (tmp_path / "docs" / "broken.pdf").write_bytes(b"this is not a pdf")
+    (tmp_path / "docs" / "empty.txt").write_bytes(b"")
+    return tmp_path
+
+
+def test_pipeline_spine_with_fake_generator(project):
+    ws = project / "work"
+    res = invoke("--workspace", str(ws), "ingest", "docs")
+    assert res.exit_code == 0, res.output
+    assert "broken.pdf" in res.output and "empty.txt" in res.output
+    assert "documents ->" in res.output
+
+    res = invoke("--workspace", str(ws), "summarize", *FAKE)
+    assert res.exit_code == 0, res.output
+    res = invoke("--workspace", str(ws), "chunk")
+    assert res.exit_code == 0, res.output
+
+    res = invoke("--workspace", str(ws), "status", "--json", *FAKE)
+    assert res.exit_code == 0, res.output
+    status = {a["name"]: a for a in json.loads(res.output)["artifacts"]}
+    assert set(status) == {"documents", "summaries", "chunks"}
+    assert all(a["freshness"] == "fresh" for a in status.values()), status
+    assert status["summaries"]["rows"] == status["documents"]["rows"] > 5
+    assert status["chunks"]["rows"] >= status["documents"]["rows"]
+    reasons = {e["source_path"].split("/")[-1]: e["reason"] for e in status["documents"]["errors"]}
+    assert set(reasons) == {"broken.pdf", "empty.txt"}
+
+    # a changed chunk setting makes chunks stale, and the human status says so
+    res = invoke("--workspace", str(ws), "status", "--json", "--set", "chunk.max_chars=3000", *FAKE)
+    status = {a["name"]: a for a in json.loads(res.output)["artifacts"]}
+    assert status["chunks"]["freshness"] == "stale (config section chunk changed)"
+    assert status["documents"]["freshness"] == "fresh"
+    res = invoke("--workspace", str(ws), "status", "--set", "chunk.max_chars=3000", *FAKE)
+    assert "stale" in res.output and "broken.pdf" in res.output
+
+
+def test_preview_writes_nothing(project):
+    ws = project / "work"
+    invoke("--workspace", str(ws), "ingest", "docs")
+    before = sorted(p.name for p in (ws / "artifacts").iterdir())
+    res = invoke("--workspace", str(ws), "chunk", "--preview", "3", "--max-chars", "600", "--min-chars", "200")
+    assert res.exit_code == 0, res.output
+    assert res.output.count(" chars ") == 3
+    assert "nothing written" in res.output
+    assert sorted(p.name for p in (ws / "artifacts").iterdir()) == before
+
+
+def test_stage_before_its_input_fails_clearly(project):
+    res = invoke("--workspace", str(project / "w"), "chunk")
+    assert res.exit_code == 1
+    assert "run `doctune ingest` first" in res.output
+
+
+def test_ingest_without_paths_uses_config_or_fails(project):
+    res = invoke("--workspace", str(project / "w"), "ingest")
+    assert res.exit_code == 1
+    assert "nothing to ingest" in res.output
+    (project / "doctune.yaml").write_text("ingest:\n  paths: [docs/md]\n")
+    res = invoke("ingest")
+    assert res.exit_code == 0, res.output
+    assert (project / "doctune-work" / "manifest.json").exists()
+
+
+def test_validate_good_and_bad(project):
+    (project / "good.yaml").write_text("chunk: {min_chars: 100, max_chars: 900}\n")
+    res = invoke("validate", "good.yaml")
+    assert res.exit_code == 0 and "valid" in res.output and "max_chars: 900" in res.output
+    (project / "bad.yaml").write_text("chunk: {min_chars: 100, max_charz: 900}\n")
+    res = invoke("validate", "bad.yaml")
+    assert res.exit_code == 1
+    assert "chunk.max_charz: unknown key" in res.output
+    (project / "badopt.yaml").write_text("models: {judge: {backend: local, options: {threads: 2}}}\n")
+    res = invoke("validate", "badopt.yaml")
+    assert res.exit_code == 1 and "threads" in res.output
+
+
+def test_python_dash_m_entry_point(project):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "doctune", "--help"], capture_output=True, text=True, check=True)
+    assert "ingest" in out.stdout and "summarize" in out.stdout
