@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(BIN)/doctune --workspace $(WORK) ingest
 	$(BIN)/doctune --workspace $(WORK) summarize
 	$(BIN)/doctune --workspace $(WORK) chunk
+	$(BIN)/doctune --workspace $(WORK) generate qa
 	$(BIN)/doctune --workspace $(WORK) status
 	@echo "artifacts are in $(WORK)/artifacts (manifest: $(WORK)/manifest.json)"
 
@@ -42,6 +43,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/chunk.py
+	$(BIN)/python bench/generate.py
 
 clean:
 	rm -rf $(WORK) .pytest_cache .ruff_cache

@@ -103,3 +103,60 @@ def test_python_dash_m_entry_point(project):
 
     out = subprocess.run([sys.executable, "-m", "doctune", "--help"], capture_output=True, text=True, check=True)
     assert "ingest" in out.stdout and "summarize" in out.stdout
+
+
+def test_generate_commands_and_status_outcomes(tmp_path, monkeypatch):
+    from doctune.llm.fake import FakeBackend
+
+    from genutil import build_workspace, qa_reply
+
+    calls = {"n": 0}
+
+    def flaky(messages):
+        calls["n"] += 1
+        return "I'm sorry, I cannot do that." if calls["n"] == 2 else qa_reply(messages)
+
+    FakeBackend.register_script("cli-flaky", flaky)
+    monkeypatch.chdir(tmp_path)
+    build_workspace(tmp_path / "ws", {"models.generator.model": "cli-flaky"})  # summaries made by this generator
+    fake = ["--set", "models.generator.backend=fake", "--set", "models.generator.model=cli-flaky"]
+    fake += [
+        "--set",
+        "models.generator.max_concurrency=1",
+        "--set",
+        "chunk.min_chars=120",
+        "--set",
+        "chunk.max_chars=260",
+    ]
+    res = invoke("--workspace", "ws", "generate", "qa", *fake)
+    assert res.exit_code == 0, res.output
+    assert "outcomes: items" in res.output and "refused 1" in res.output
+    assert "items with verified citations: 100.0%" in res.output
+    res = invoke("--workspace", "ws", "status", *fake)
+    assert "requests by outcome: items" in res.output and "refused 1" in res.output
+    assert "refused: the model refused" in res.output
+    res = invoke(
+        "--workspace",
+        "ws",
+        "generate",
+        "rephrase",
+        *fake,
+        "--set",
+        "models.rephraser.backend=fake",
+        "--set",
+        'models.rephraser.options.default_reply=\'{"question": "Reworded?", "answer": "Yes."}\'',
+    )
+    assert res.exit_code == 0, res.output
+    res = invoke("--workspace", "ws", "status", "--json", *fake)
+    names = {a["name"] for a in json.loads(res.output)["artifacts"]}
+    assert {"qa", "qa_outcomes", "rephrased", "rephrased_outcomes"} <= names
+
+
+def test_generate_refuses_stale_chunks(tmp_path, monkeypatch):
+    from genutil import build_workspace
+
+    monkeypatch.chdir(tmp_path)
+    build_workspace(tmp_path / "ws")
+    res = invoke("--workspace", "ws", "generate", "qa", "--set", "models.generator.backend=fake")
+    assert res.exit_code == 1
+    assert "'chunks' is stale (config section chunk changed): run `doctune chunk` first" in res.output

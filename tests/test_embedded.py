@@ -56,3 +56,25 @@ def test_transformers_backend_converts_once_then_answers():
     backend = create_backend(ModelSpec(backend="transformers"))
     completion = backend.complete(QUESTION, CallParams(max_tokens=24))
     assert "Paris" in completion.text
+
+
+def test_embedded_generation_replies_all_parse(tmp_path):
+    """Grammar-constrained generation with the real model: every reply parses, citations verify."""
+    from doctune.records import QAItem, UnitOutcome
+    from doctune.stages import generate
+
+    from genutil import build_workspace
+
+    overrides = {
+        "models.generator": {"backend": "local", "max_tokens": 200},
+        "generate.strategy": "cite_first",
+        "generate.max_items_per_chunk": 1,
+        "generate.max_chunks": 2,
+    }
+    cfg, ws = build_workspace(tmp_path, overrides)
+    generate.run_qa(cfg, ws, progress=False)
+    outcomes = ws.read_rows("qa_outcomes", UnitOutcome, cfg)
+    assert len(outcomes) == 2
+    assert not [o for o in outcomes if o.status in ("invalid", "truncated")], outcomes
+    items = ws.read_rows("qa", QAItem, cfg)
+    assert all(i.citations_verified and 1 <= i.difficulty <= 10 for i in items)

@@ -19,8 +19,8 @@ from doctune.workspace import StaleArtifactError, Workspace
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Turn documents into training data and a tuned model."
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help=f"Config YAML (default: ./{DEFAULT_CONFIG_FILE} if present).")
@@ -77,6 +77,16 @@ def _report(result: StageResult) -> None:
     console.print(f"[bold green]{result.stage}[/]: {counts}")
     for err in result.errors:
         console.print(f"  [yellow]skipped[/] {err.get('source_path', '?')}: {err.get('reason', '')}")
+    if "outcomes" in result.stats:
+        console.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in result.stats["outcomes"].items()))
+    if "verified_citation_share" in result.stats:
+        console.print(f"  items with verified citations: {result.stats['verified_citation_share']:.1%}")
+    if "llm" in result.stats:
+        u = result.stats["llm"]
+        console.print(
+            f"  LLM calls {u['calls']} (cached {u['cache_hits']}, failed {u['failures']}), "
+            f"tokens {u['prompt_tokens']} in / {u['completion_tokens']} out"
+        )
     for name, path in result.outputs.items():
         console.print(f"  {name} -> {path}")
 
@@ -165,6 +175,34 @@ def chunk(
     )
 
 
+generate_app = typer.Typer(no_args_is_help=True, help="Generate training items with the generator model.")
+app.add_typer(generate_app, name="generate")
+
+
+@generate_app.command("qa")
+def generate_qa(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Question/answer items per chunk, with criteria, difficulty, category and verified citations."""
+    from doctune.stages import generate as stage
+
+    _run_stage(stage.run_qa, config, set_, workspace)
+
+
+@generate_app.command("multihop")
+def generate_multihop(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Items that need several chunks at once, over a bounded set of chunk groups."""
+    from doctune.stages import generate as stage
+
+    _run_stage(stage.run_multihop, config, set_, workspace)
+
+
+@generate_app.command("rephrase")
+def generate_rephrase(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Reworded question and answer for each item of rephrase.source (same meaning and criteria)."""
+    from doctune.stages import generate as stage
+
+    _run_stage(stage.run_rephrase, config, set_, workspace)
+
+
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -199,8 +237,16 @@ def status(
         )
     console.print(table)
     for e in entries:
+        outcomes = e["stats"].get("outcomes")
+        if outcomes and not e["name"].endswith("_outcomes"):
+            counts = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.items(), key=lambda kv: -kv[1]))
+            share = e["stats"].get("verified_citation_share")
+            extra = f"; verified citations {share:.0%}" if share is not None else ""
+            console.print(f"  [cyan]{e['name']}[/] requests by outcome: {counts}{extra}")
+    for e in entries:
         for err in e["errors"]:
-            console.print(f"  [yellow]{e['name']}[/] {err.get('source_path', '?')}: {err.get('reason', '')}")
+            where = err.get("source_path") or err.get("unit_id", "?")
+            console.print(f"  [yellow]{e['name']}[/] {where}: {err.get('reason', '')}")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -43,11 +43,26 @@ class ModelSpec(Section):
     max_concurrency: int = Field(4, ge=1, description="Concurrent requests allowed to this backend.")
     requests_per_minute: int | None = Field(None, ge=1, description="Request rate cap; none means unlimited.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(4, ge=0, description="Retries of a call after 429, 5xx, timeouts or connection errors.")
+    retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay, doubled each time (Retry-After wins).")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy, reproducible).")
     max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per call.")
     seed: int = Field(0, description="Sampling seed passed to backends that accept one.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Backend-specific options, validated by the backend."
+    )
+
+    #: fields that change how calls are made but not what they return: not part of staleness hashes
+    OPERATIONAL_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "api_key",
+            "api_key_env",
+            "max_concurrency",
+            "requests_per_minute",
+            "timeout_s",
+            "max_retries",
+            "retry_backoff_s",
+        }
     )
 
     def resolved_api_key(self) -> str | None:
@@ -118,6 +133,83 @@ class ChunkConfig(Section):
         return v
 
 
+class MultihopConfig(Section):
+    """Questions that need several chunks at once (``generate multihop``; shares the ``generate`` settings)."""
+
+    min_chunks: int = Field(2, ge=2, description="Fewest chunks in a group.")
+    max_chunks: int = Field(3, ge=2, description="Most chunks in a group.")
+    max_groups: int = Field(40, ge=1, description="Budget: at most this many groups (requests) in all.")
+    strategy: Literal["auto", "all", "sampled"] = Field(
+        "auto",
+        description="all: every combination; sampled: embedding neighbours + random distant groups; "
+        "auto: all when the combinations fit the budget, else sampled.",
+    )
+    neighbour_share: float = Field(
+        0.5, ge=0, le=1, description="Share of sampled groups built from nearest neighbours."
+    )
+    cross_document: bool = Field(False, description="Allow groups whose chunks come from different documents.")
+    max_items_per_group: int = Field(2, ge=1, description="Cap on items asked for per group.")
+    require_all_cited: bool = Field(
+        False, description="Keep only items citing every chunk of their group (else: at least two chunks)."
+    )
+    seed: int = Field(0, description="Seed of the group sampler.")
+
+    @field_validator("max_chunks")
+    @classmethod
+    def _max_at_least_min(cls, v: int, info: Any) -> int:
+        lo = info.data.get("min_chunks")
+        if lo is not None and v < lo:
+            raise ValueError(f"max_chunks ({v}) must be >= min_chunks ({lo})")
+        return v
+
+
+class RephraseConfig(Section):
+    """Reworded copies of items, for the eval split."""
+
+    source: str = Field("qa", description="Artifact whose items are rephrased (qa or multihop).")
+    max_items: int | None = Field(None, ge=1, description="Rephrase at most this many items (first ones).")
+
+
+class GenerateConfig(Section):
+    """Training items from chunks."""
+
+    categories: list[str] = Field(
+        default_factory=lambda: ["factual", "conceptual", "procedural", "application", "reasoning"],
+        min_length=1,
+        description="Allowed values of an item's category.",
+    )
+    max_items_per_chunk: int = Field(
+        3, ge=1, description="Cap on items per chunk; the model may return fewer, or none."
+    )
+    min_items_per_chunk: int = Field(
+        0,
+        ge=0,
+        description="Items the reply schema requires per chunk; 1 stops small models from always answering none.",
+    )
+    max_chunks: int | None = Field(None, ge=1, description="Use at most this many chunks, evenly spaced (for demos).")
+    include_reasoning: bool = Field(
+        False, description="Ask for a reasoning field first (kept apart, never in the answer)."
+    )
+    strategy: Literal["one_call", "cite_first"] = Field(
+        "one_call",
+        description="one_call: one request per chunk returns all its items; cite_first: doctune picks the "
+        "sentences to cite and asks only for the question each answers (one request per item; suits small models).",
+    )
+    citation_mode: Literal["quote", "sentence"] = Field(
+        "quote",
+        description="quote: free verbatim quotes, located afterwards; sentence: citations constrained to the "
+        "chunk's own sentences (needs a backend that enforces JSON schemas; suits small models).",
+    )
+    fuzzy_threshold: float = Field(
+        90.0, ge=50, le=100, description="Least fuzzy score (0-100) for a citation to count as found."
+    )
+    unverified: Literal["drop", "flag"] = Field(
+        "drop", description="What to do with items whose citations are not in the source."
+    )
+    max_attempts: int = Field(3, ge=1, description="Replies asked for per request before it is recorded as invalid.")
+    max_tokens: int = Field(1024, ge=64, description="Token budget of each generation reply.")
+
+
 class DoctuneConfig(Section):
     """The whole configuration."""
 
@@ -127,10 +219,18 @@ class DoctuneConfig(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     summarize: SummarizeConfig = Field(default_factory=SummarizeConfig)
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    multihop: MultihopConfig = Field(default_factory=MultihopConfig)
+    rephrase: RephraseConfig = Field(default_factory=RephraseConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""
-        data = {n: _public(getattr(self, n)) for n in names}
+        data = {}
+        for name in names:
+            node: Any = self
+            for part in name.split("."):
+                node = getattr(node, part)
+            data[name] = _output_affecting(node) if isinstance(node, BaseModel) else node
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def masked(self) -> dict[str, Any]:
@@ -142,6 +242,24 @@ def _public(model: BaseModel) -> dict[str, Any]:
     data = model.model_dump(mode="json")
     _mask_secrets(model, data)
     return data
+
+
+def _output_affecting(model: BaseModel) -> dict[str, Any]:
+    """Like ``_public`` but without model specs' operational fields (concurrency, rate, timeout, keys)."""
+    data = _public(model)
+    _drop_operational(model, data)
+    return data
+
+
+def _drop_operational(model: BaseModel, data: dict[str, Any]) -> None:
+    if isinstance(model, ModelSpec):
+        for name in ModelSpec.OPERATIONAL_FIELDS:
+            data.pop(name, None)
+        return
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            _drop_operational(value, data[name])
 
 
 def _mask_secrets(model: BaseModel, data: dict[str, Any]) -> None:

@@ -71,3 +71,57 @@ class Summary(BaseModel):
     summary: str
     n_pieces: int
     model: str
+
+
+class Citation(BaseModel):
+    """A verbatim span of a source document that supports an item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quote: str = Field(description="The exact source text (a fuzzy match is replaced by the span it matched).")
+    doc_id: str
+    chunk_id: str
+    char_start: int = Field(description="Offset in Document.text.")
+    char_end: int
+    method: str = Field(description="exact | normalized | fuzzy")
+    score: float
+
+
+class QAItem(BaseModel):
+    """A question/answer training item generated from one chunk (kind qa) or a group of chunks (multihop)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    kind: str = Field(description="qa | multihop | rephrased")
+    unit_id: str = Field(description="The chunk id, or the group id of a multihop group.")
+    doc_ids: list[str]
+    chunk_ids: list[str]
+    k: int = Field(description="Number of chunks the item was generated from.")
+    question: str
+    answer: str
+    evaluation_criteria: str
+    difficulty: int
+    category: str
+    citations: list[Citation]
+    unverified_quotes: list[str] = Field(default_factory=list)
+    citations_verified: bool
+    reasoning: str | None = None
+    source_item_id: str | None = Field(None, description="For rephrased items: the item they reword.")
+    model: str
+
+
+class UnitOutcome(BaseModel):
+    """How one generation request (a chunk or a group) ended: with items, or with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str
+    chunk_ids: list[str]
+    status: str = Field(
+        description="items | no_items | refused | invalid | truncated | timeout | rate_limited | "
+        "backend_error | too_long | citations_unverified"
+    )
+    n_items: int = 0
+    n_dropped: int = 0
+    detail: str = ""

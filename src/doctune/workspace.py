@@ -40,8 +40,14 @@ Row = TypeVar("Row", bound=BaseModel)
 #: artifact name -> (stage command that writes it, config sections it depends on)
 ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "documents": ("ingest", ("ingest",)),
-    "summaries": ("summarize", ("summarize", "models")),
+    "summaries": ("summarize", ("summarize", "models.generator")),
     "chunks": ("chunk", ("chunk",)),
+    "qa": ("generate qa", ("generate", "models.generator")),
+    "qa_outcomes": ("generate qa", ("generate", "models.generator")),
+    "multihop": ("generate multihop", ("generate", "multihop", "models.generator")),
+    "multihop_outcomes": ("generate multihop", ("generate", "multihop", "models.generator")),
+    "rephrased": ("generate rephrase", ("rephrase", "models.rephraser")),
+    "rephrased_outcomes": ("generate rephrase", ("rephrase", "models.rephraser")),
 }
 
 
@@ -197,7 +203,7 @@ class StageRun:
         rows: Sequence[BaseModel],
         row_type: type[BaseModel],
         inputs: Iterable[str] = (),
-        errors: Sequence[BaseModel] = (),
+        errors: Sequence[BaseModel | dict[str, str]] = (),
         stats: dict[str, Any] | None = None,
     ) -> ArtifactRecord:
         """Write rows atomically as parquet and record the artifact (with its inputs' hashes)."""
@@ -222,7 +228,7 @@ class StageRun:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - self.started, 3),
             versions=_versions(),
-            errors=[e.model_dump(mode="json") for e in errors],
+            errors=[e.model_dump(mode="json") if isinstance(e, BaseModel) else dict(e) for e in errors],
             stats=stats or {},
         )
         records = ws.manifest()

@@ -46,12 +46,21 @@ class Completion(BaseModel):
 
 
 class BackendError(Exception):
-    """A call failed. ``retryable`` says whether trying again may help (429, 5xx, timeouts)."""
+    """A call failed. ``retryable`` says whether trying again may help (429, 5xx, timeouts); ``kind`` is
+    the reason recorded when it finally fails: rate_limited, timeout, too_long or backend_error."""
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after_s: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+        kind: str = "backend_error",
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+        self.kind = kind
 
 
 class LLMBackend(ABC):

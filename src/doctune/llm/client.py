@@ -12,23 +12,36 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
 from doctune.llm.cache import CallCache, call_key
+from doctune.llm.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 
 class StructuredOutputError(Exception):
-    """The model did not produce a valid object within the allowed attempts."""
+    """The model did not produce a valid object within the allowed attempts. ``reason`` is
+    ``refused`` (it declined), ``truncated`` (cut at the token limit) or ``invalid``."""
 
-    def __init__(self, message: str, last_reply: str | None = None):
+    def __init__(self, message: str, last_reply: str | None = None, reason: str = "invalid"):
         super().__init__(message)
         self.last_reply = last_reply
+        self.reason = reason
+
+
+_REFUSAL = re.compile(
+    r"^\W*(i('m| am) sorry|i can(no|')t|i cannot|i('m| am) (not able|unable)|as an ai)", re.IGNORECASE
+)
+
+
+def looks_like_refusal(text: str) -> bool:
+    return bool(_REFUSAL.search(text.strip()))
 
 
 @dataclass
@@ -52,15 +65,21 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 def extract_json(text: str) -> Any:
     """Parse a JSON value from a reply, tolerating code fences and prose around one object."""
     stripped = _FENCE.sub("", text.strip()).strip()
-    try:
-        return json.loads(stripped)
+    try:  # strict=False: raw newlines inside strings (grammar-constrained output copies them verbatim)
+        return json.loads(stripped, strict=False)
     except json.JSONDecodeError:
         pass
     start = stripped.find("{")
     end = stripped.rfind("}")
     if start != -1 and end > start:
-        return json.loads(stripped[start : end + 1])
+        return json.loads(stripped[start : end + 1], strict=False)
     raise json.JSONDecodeError("no JSON object found", stripped, 0)
+
+
+@lru_cache(maxsize=512)
+def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema, computed once per class (it is part of every structured call)."""
+    return model.model_json_schema()
 
 
 class LLMClient:
@@ -74,9 +93,11 @@ class LLMClient:
         max_retries: int = 4,
         backoff_s: float = 1.0,
         sleep=time.sleep,
+        limiter: RateLimiter | None = None,
     ):
         self.backend = backend
         self.cache = cache
+        self.limiter = limiter
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.usage = UsageStats()
@@ -108,6 +129,8 @@ class LLMClient:
     ) -> Completion:
         attempt = 0
         while True:
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 return self.backend.complete(messages, params, json_schema)
             except BackendError as exc:
@@ -129,16 +152,21 @@ class LLMClient:
     ) -> T:
         """Ask for a JSON object matching ``response_model``; on an invalid reply, show the model its
         error and ask again, up to ``max_attempts`` replies in all."""
-        schema = response_model.model_json_schema()
+        schema = json_schema_of(response_model)
         convo = list(messages)
         last_reply: str | None = None
+        reason = "invalid"
         for _ in range(max_attempts):
             completion = self.chat(convo, params, schema if self.backend.supports_json_schema else None)
             last_reply = completion.text
+            if looks_like_refusal(completion.text):
+                reason = "refused"
+                break
             try:
                 return response_model.model_validate(extract_json(completion.text))
             except (json.JSONDecodeError, ValidationError) as exc:
                 problem = _describe_problem(exc, completion)
+                reason = "truncated" if completion.finish_reason == "length" else "invalid"
                 log.info("invalid structured reply (%s); asking again", problem)
                 convo = [
                     *messages,
@@ -147,7 +175,12 @@ class LLMClient:
                         role="user", content=f"That reply was invalid: {problem}. Reply with the JSON object only."
                     ),
                 ]
-        raise StructuredOutputError(f"no valid {response_model.__name__} after {max_attempts} attempts", last_reply)
+        what = (
+            "the model refused"
+            if reason == "refused"
+            else f"no valid {response_model.__name__} after {max_attempts} attempts"
+        )
+        raise StructuredOutputError(what, last_reply, reason)
 
 
 def _describe_problem(exc: Exception, completion: Completion) -> str:

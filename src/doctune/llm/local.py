@@ -98,13 +98,14 @@ class LlamaCppBackend(LLMBackend):
             if n_prompt + params.max_tokens > self.options.n_ctx:
                 raise BackendError(
                     f"prompt of ~{n_prompt} tokens + {params.max_tokens} reply tokens exceeds the "
-                    f"context window of {self.options.n_ctx}"
+                    f"context window of {self.options.n_ctx}",
+                    kind="too_long",
                 )
             start = time.perf_counter()
             try:
                 resp = llama.create_chat_completion(**kwargs)
             except ValueError as exc:  # llama.cpp raises ValueError when the prompt does not fit
-                raise BackendError(f"llama.cpp: {exc}") from exc
+                raise BackendError(f"llama.cpp: {exc}", kind="too_long") from exc
             latency = time.perf_counter() - start
         choice = resp["choices"][0]
         usage = resp.get("usage") or {}

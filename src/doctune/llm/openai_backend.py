@@ -80,18 +80,27 @@ class OpenAIBackend(LLMBackend):
         try:
             resp = self._sdk().chat.completions.create(**kwargs)
         except openai.RateLimitError as exc:
-            raise BackendError(f"rate limited: {exc}", retryable=True, retry_after_s=_retry_after(exc)) from exc
+            raise BackendError(
+                f"rate limited: {exc}", retryable=True, retry_after_s=_retry_after(exc), kind="rate_limited"
+            ) from exc
         except openai.APIStatusError as exc:
             retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
             raise BackendError(
                 f"HTTP {exc.status_code}: {exc.message}", retryable=retryable, retry_after_s=_retry_after(exc)
             ) from exc
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise BackendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        except openai.APITimeoutError as exc:
+            raise BackendError(f"timeout after {self.spec.timeout_s}s", retryable=True, kind="timeout") from exc
+        except openai.APIConnectionError as exc:
+            raise BackendError(f"connection failed: {exc}", retryable=True) from exc
+        except (openai.APIError, ValueError) as exc:  # e.g. a reply body that is not valid JSON
+            raise BackendError(f"bad reply from server: {type(exc).__name__}: {exc}", retryable=True) from exc
         latency = time.perf_counter() - start
         if not resp.choices:
             raise BackendError("reply has no choices", retryable=True)
         choice = resp.choices[0]
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal:
+            raise BackendError(f"refused: {refusal}", kind="refused")
         usage = resp.usage
         return Completion(
             text=choice.message.content or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from doctune.config import ROLES, ConfigError, DoctuneConfig
 from doctune.llm.cache import CallCache
 from doctune.llm.client import LLMClient
+from doctune.llm.ratelimit import RateLimiter
 from doctune.llm.registry import create_backend
 from doctune.workspace import Workspace
 
@@ -17,4 +18,12 @@ def open_client(config: DoctuneConfig, workspace: Workspace, role: str) -> LLMCl
     """A cached client for ``role``; the backend is created but nothing is loaded or contacted yet."""
     if role not in ROLES:
         raise ConfigError(f"unknown model role '{role}' (roles: {', '.join(ROLES)})")
-    return LLMClient(create_backend(getattr(config.models, role)), call_cache(workspace))
+    spec = getattr(config.models, role)
+    limiter = RateLimiter(spec.requests_per_minute) if spec.requests_per_minute else None
+    return LLMClient(
+        create_backend(spec),
+        call_cache(workspace),
+        max_retries=spec.max_retries,
+        backoff_s=spec.retry_backoff_s,
+        limiter=limiter,
+    )

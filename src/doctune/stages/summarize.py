@@ -18,6 +18,7 @@ from doctune.llm import BackendError, CallParams, LLMClient, Message
 from doctune.llm.roles import open_client
 from doctune.prompts import load_prompt, render_prompt
 from doctune.records import Document, IngestError, Summary
+from doctune.sampling import evenly_spaced
 from doctune.stages import StageResult
 from doctune.workspace import Workspace
 
@@ -50,13 +51,6 @@ def tidy_summary(text: str) -> str:
     if len(kept) > 1 and not kept[-1].rstrip().endswith((".", "!", "?", '"', "'", ")")):
         kept.pop()
     return " ".join(kept)
-
-
-def evenly_spaced(items: list[str], limit: int | None) -> list[str]:
-    if limit is None or len(items) <= limit:
-        return items
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
 
 
 class EmptySummaryError(Exception):

@@ -1,0 +1,1 @@
+"""Training-data generation: reply schemas, citation checks, group selection and the concurrent runner."""
