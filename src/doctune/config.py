@@ -210,6 +210,56 @@ class GenerateConfig(Section):
     max_tokens: int = Field(1024, ge=64, description="Token budget of each generation reply.")
 
 
+class CurateConfig(Section):
+    """Embedding, near-duplicate removal, clusters, splits and the leakage/coverage report."""
+
+    sources: list[str] = Field(
+        default_factory=lambda: ["qa"], min_length=1, description="Item artifacts to curate (qa, multihop)."
+    )
+    dedup_threshold: float = Field(
+        0.92, gt=0, le=1, description="Cosine similarity at or above which two items are duplicates."
+    )
+    ann_min_items: int = Field(
+        20000,
+        ge=2,
+        description="From this many items on, duplicates are found with an ANN index instead of brute force.",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    min_clusters: int = Field(2, ge=2, description="Smallest k tried by k-means.")
+    max_clusters: int = Field(12, ge=2, description="Largest k tried by k-means.")
+    label_clusters: bool = Field(True, description="Name each cluster with the generator model from sample questions.")
+    label_samples: int = Field(5, ge=1, description="Questions shown to the model to name a cluster.")
+    tags_per_item: int = Field(3, ge=1, description="Topic tags asked for per item by `curate tag`.")
+    eval_share: float = Field(
+        0.2, gt=0, lt=1, description="Share of items in the eval split (unless eval_size is set)."
+    )
+    eval_size: int | None = Field(None, ge=1, description="Exact number of eval items; overrides eval_share.")
+    mirror_size: int = Field(20, ge=0, description="Train items copied to the mirror split (memorisation check).")
+    rephrase_eval: bool = Field(
+        True, description="Build the rephrased_eval split from the eval items (rephraser role)."
+    )
+    manual_path: str | None = Field(None, description="CSV or JSONL of question, answer, criteria: the manual split.")
+    leakage_threshold: float = Field(
+        0.9, gt=0, le=1, description="An eval item this similar to a train item is flagged as a near-copy."
+    )
+    projection: Literal["pca", "umap"] = Field("pca", description="2D projection of the map.")
+    seed: int = Field(0, description="Seed of k-means, splits and samples.")
+
+
+class ExportConfig(Section):
+    """Hugging Face datasets and JSONL exports."""
+
+    out_dir: str = Field("export", description="Folder for the exported datasets, relative to the workspace.")
+    org: str | None = Field(None, description="Hub organisation or user for --push.")
+    name: str | None = Field(None, description="Hub dataset name for --push (default: the project name).")
+    private: bool = Field(True, description="Pushed datasets are private unless this is false.")
+    token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hub token.")
+    system_prompt: str = Field(
+        "You are a helpful assistant. Answer the question accurately and concisely.",
+        description="System message of the chat-format export.",
+    )
+
+
 class DoctuneConfig(Section):
     """The whole configuration."""
 
@@ -222,6 +272,8 @@ class DoctuneConfig(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     multihop: MultihopConfig = Field(default_factory=MultihopConfig)
     rephrase: RephraseConfig = Field(default_factory=RephraseConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

@@ -125,3 +125,43 @@ class UnitOutcome(BaseModel):
     n_items: int = 0
     n_dropped: int = 0
     detail: str = ""
+
+
+class ItemEmbedding(BaseModel):
+    """The embedding of one item's question and answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    source: str = Field(description="The artifact the item came from (qa, multihop).")
+    vector: list[float]
+    model: str
+
+
+class DuplicateRecord(BaseModel):
+    """An item dropped as a near-duplicate of a kept one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    duplicate_of: str
+    similarity: float
+
+
+class ClusterRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: int
+    label: str
+    size: int
+    sample_questions: list[str]
+
+
+class DatasetItem(QAItem):
+    """An item placed in a split of the curated dataset (a train item may also appear in ``mirror``)."""
+
+    source: str = Field(description="Artifact the item came from: qa, multihop, rephrased, manual.")
+    split: str = Field(description="train | eval | rephrased_eval | mirror | manual")
+    cluster: int = -1
+    cluster_label: str = ""
+    tags: list[str] = Field(default_factory=list)

@@ -48,6 +48,38 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "multihop_outcomes": ("generate multihop", ("generate", "multihop", "models.generator")),
     "rephrased": ("generate rephrase", ("rephrase", "models.rephraser")),
     "rephrased_outcomes": ("generate rephrase", ("rephrase", "models.rephraser")),
+    **dict.fromkeys(
+        ("embeddings", "dedup", "duplicates"),
+        ("curate dedup", ("curate.sources", "curate.dedup_threshold", "curate.ann_min_items", "models.embedder")),
+    ),
+    **dict.fromkeys(
+        ("clusters", "clustered"),
+        (
+            "curate cluster",
+            (
+                "curate.min_clusters",
+                "curate.max_clusters",
+                "curate.label_clusters",
+                "curate.label_samples",
+                "curate.seed",
+                "models.generator",
+            ),
+        ),
+    ),
+    "tags": ("curate tag", ("curate.tags_per_item", "models.generator")),
+    "exports": ("export", ("export",)),
+    "dataset": (
+        "curate split",
+        (
+            "curate.eval_share",
+            "curate.eval_size",
+            "curate.mirror_size",
+            "curate.rephrase_eval",
+            "curate.manual_path",
+            "curate.seed",
+            "models.rephraser",
+        ),
+    ),
 }
 
 

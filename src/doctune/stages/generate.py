@@ -180,11 +180,10 @@ class Rephraser:
         return UnitResult([new], UnitOutcome(unit_id=item.item_id, chunk_ids=ids, status="items", n_items=1))
 
 
-def run_rephrase(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
-    """Reword the question and answer of each item of ``rephrase.source``; criteria and citations are kept."""
-    source = config.rephrase.source
-    items = workspace.read_rows(source, QAItem, config)[: config.rephrase.max_items]
-    run = workspace.start_run("generate rephrase", config)
+def rephrase_items(
+    config: DoctuneConfig, workspace: Workspace, items: list[QAItem], progress: bool = True
+) -> tuple[list[QAItem], list[UnitOutcome], dict]:
+    """Reworded copies of ``items`` (rephraser role): (new items, one outcome per item, LLM usage)."""
     client = open_client(config, workspace, "rephraser")
     rephraser = Rephraser(client, _params(config, "rephraser", 512), config.generate.max_attempts)
     try:
@@ -206,9 +205,14 @@ def run_rephrase(config: DoctuneConfig, workspace: Workspace, progress: bool = T
             continue
         new_items.extend(res.value.items)
         outcomes.append(res.value.outcome)
-    stats = {
-        "outcomes": dict(Counter(o.status for o in outcomes)),
-        "items": len(new_items),
-        "llm": client.usage.as_dict(),
-    }
+    return new_items, outcomes, client.usage.as_dict()
+
+
+def run_rephrase(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """Reword the question and answer of each item of ``rephrase.source``; criteria and citations are kept."""
+    source = config.rephrase.source
+    items = workspace.read_rows(source, QAItem, config)[: config.rephrase.max_items]
+    run = workspace.start_run("generate rephrase", config)
+    new_items, outcomes, usage = rephrase_items(config, workspace, items, progress)
+    stats = {"outcomes": dict(Counter(o.status for o in outcomes)), "items": len(new_items), "llm": usage}
     return _write(run, workspace, "rephrased", new_items, outcomes, [source], stats)

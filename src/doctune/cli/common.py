@@ -1,0 +1,99 @@
+"""The app, shared options and helpers of the command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from doctune.config import DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, load_config
+from doctune.stages import StageResult
+from doctune.workspace import StaleArtifactError, Workspace
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Turn documents into training data and a tuned model."
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help=f"Config YAML (default: ./{DEFAULT_CONFIG_FILE} if present).")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key: dotted.key=value (repeatable).")
+]
+WorkspaceOpt = Annotated[
+    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default: doctune-work).")
+]
+
+
+class State:
+    workspace: Path | None = None
+    config: Path | None = None
+    overrides: list[str] = []  # noqa: RUF012
+    progress: bool = True
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings only, no progress bars.")] = False,
+) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)])
+    for noisy in ("httpx", "openai", "urllib3", "trafilatura", "pypdf"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    state.workspace, state.config, state.overrides, state.progress = workspace, config, list(set_ or []), not quiet
+
+
+def load_context(
+    config: Path | None, overrides: list[str] | None, workspace: Path | None
+) -> tuple[DoctuneConfig, Workspace]:
+    extra = list(state.overrides) + list(overrides or [])
+    ws = workspace or state.workspace
+    if ws is not None:
+        extra.append(f"workspace={ws}")
+    cfg = load_config(config or state.config, extra)
+    return cfg, Workspace(cfg.workspace)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def print_result(result: StageResult) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+    console.print(f"[bold green]{result.stage}[/]: {counts}")
+    for err in result.errors:
+        console.print(f"  [yellow]skipped[/] {err.get('source_path', '?')}: {err.get('reason', '')}")
+    if "outcomes" in result.stats:
+        console.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in result.stats["outcomes"].items()))
+    if "verified_citation_share" in result.stats:
+        console.print(f"  items with verified citations: {result.stats['verified_citation_share']:.1%}")
+    if result.stats.get("llm"):
+        u = result.stats["llm"]
+        console.print(
+            f"  LLM calls {u['calls']} (cached {u['cache_hits']}, failed {u['failures']}), "
+            f"tokens {u['prompt_tokens']} in / {u['completion_tokens']} out"
+        )
+    for name, path in result.outputs.items():
+        console.print(f"  {name} -> {path}")
+
+
+def run_stage(fn, config: Path | None, overrides: list[str] | None, workspace: Path | None, **kwargs) -> None:
+    try:
+        cfg, ws = load_context(config, overrides, workspace)
+        print_result(fn(cfg, ws, progress=state.progress, **kwargs))
+    except (ConfigError, StaleArtifactError) as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Curation: embeddings, near-duplicates, clusters, splits, the leakage/coverage report and the map."""

@@ -1,0 +1,287 @@
+"""curate: generated items -> a deduplicated, clustered, split dataset.
+
+    dedup    qa (+ multihop) -> embeddings, dedup (kept items), duplicates (dropped -> keeper)
+    cluster  dedup -> clustered (items with cluster and label), clusters; reports/k_selection.png
+    tag      clustered -> tags (topic tags per item; optional)
+    split    clustered (+ tags, manual set) -> dataset (train / eval / rephrased_eval / mirror / manual)
+
+The report and the map live in ``doctune.stages.curate_report``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from doctune.config import ConfigError, DoctuneConfig
+from doctune.curate.clusters import cluster_vectors, plot_k_selection
+from doctune.curate.dedup import dedup
+from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
+from doctune.curate.splits import ManualSetError, load_manual_set, mirror_sample, split_train_eval
+from doctune.generate.runner import Job, run_jobs
+from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
+from doctune.llm.roles import open_client
+from doctune.prompts import render_prompt
+from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, ItemEmbedding, QAItem
+from doctune.stages import StageResult
+from doctune.stages.generate import rephrase_items
+from doctune.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class ItemTags(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    tags: list[str]
+
+
+class ClusterLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=2, max_length=60)
+
+
+def tag_reply_model(n: int) -> type[BaseModel]:
+    from pydantic import create_model
+
+    return create_model(
+        "TopicTags",
+        __config__=ConfigDict(extra="forbid"),
+        tags=(list[str], Field(min_length=1, max_length=n)),
+    )
+
+
+def item_text(item: QAItem) -> str:
+    return f"{item.question}\n{item.answer}"
+
+
+def embed_items(
+    config: DoctuneConfig, workspace: Workspace, items: list[QAItem], progress: bool = True
+) -> tuple[np.ndarray, str]:
+    """Embeddings of items (cached by content hash in the workspace) and the embedder's identity."""
+    embedder = create_embedder(config.models.embedder)
+    cache = EmbeddingCache(workspace.cache_dir / "embeddings.sqlite")
+    vectors = embed_texts(embedder, [item_text(i) for i in items], cache, config.curate.batch_size, progress)
+    return vectors, embedder.identity()
+
+
+def reports_dir(workspace: Workspace) -> Path:
+    path = workspace.root / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _read_sources(config: DoctuneConfig, workspace: Workspace) -> list[DatasetItem]:
+    items = []
+    for source in config.curate.sources:
+        for item in workspace.read_rows(source, QAItem, config):
+            items.append(DatasetItem(**item.model_dump(), source=source, split="unassigned"))
+    return items
+
+
+def run_dedup(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """Embed every item and drop near-duplicates, keeping the better item of each group."""
+    items = _read_sources(config, workspace)
+    run = workspace.start_run("curate dedup", config)
+    vectors, model = embed_items(config, workspace, items, progress)
+    kept_idx, dropped = dedup(items, vectors, config.curate.dedup_threshold, config.curate.ann_min_items)
+    kept = [items[i] for i in kept_idx]
+    embeddings = [
+        ItemEmbedding(item_id=i.item_id, source=i.source, vector=v.astype(float).tolist(), model=model)
+        for i, v in zip(items, vectors, strict=True)
+    ]
+    inputs = list(config.curate.sources)
+    run.write_artifact("embeddings", embeddings, ItemEmbedding, inputs=inputs)
+    run.write_artifact("duplicates", dropped, DuplicateRecord, inputs=inputs)
+    stats = {"items": len(items), "kept": len(kept), "dropped": len(dropped), "embedder": model}
+    rec = run.write_artifact("dedup", kept, DatasetItem, inputs=[*inputs, "embeddings"], stats=stats)
+    return StageResult(
+        stage="curate dedup",
+        outputs={"dedup": str(workspace.root / rec.path)},
+        counts={"items": len(items), "kept": len(kept), "duplicates": len(dropped)},
+        stats=stats,
+    )
+
+
+def _vectors_for(workspace: Workspace, config: DoctuneConfig, items: list[DatasetItem]) -> np.ndarray:
+    by_id = {e.item_id: e.vector for e in workspace.read_rows("embeddings", ItemEmbedding, config)}
+    return np.array([by_id[i.item_id] for i in items], dtype=np.float32)
+
+
+def _label_cluster(client, samples: list[str], fallback: str) -> str:
+    listing = "\n".join(f"- {q}" for q in samples)
+    messages = [
+        Message(role="system", content=render_prompt("cluster_label_system")),
+        Message(role="user", content=render_prompt("cluster_label_user", questions=listing)),
+    ]
+    try:
+        return client.chat_structured(messages, ClusterLabel, CallParams(max_tokens=48)).label.strip()
+    except (BackendError, StructuredOutputError) as exc:
+        log.warning("cluster label failed (%s); using %r", exc, fallback)
+        return fallback
+
+
+def run_cluster(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """k-means over the kept items; k by silhouette (elbow plotted beside it); clusters named by the generator."""
+    cfg = config.curate
+    items = workspace.read_rows("dedup", DatasetItem, config)
+    vectors = _vectors_for(workspace, config, items)
+    run = workspace.start_run("curate cluster", config)
+    clustering = cluster_vectors(vectors, cfg.min_clusters, cfg.max_clusters, cfg.seed)
+    outputs = {}
+    if clustering.selection is not None:
+        outputs["k_selection_plot"] = str(
+            plot_k_selection(clustering.selection, reports_dir(workspace) / "k_selection.png")
+        )
+    labels = clustering.labels
+    members: dict[int, list[DatasetItem]] = {}
+    for item, label in zip(items, labels, strict=True):
+        members.setdefault(int(label), []).append(item)
+    names: dict[int, str] = {k: f"cluster {k}" for k in members}
+    usage = {}
+    if cfg.label_clusters and items:
+        client = open_client(config, workspace, "generator")
+        try:
+            jobs = [
+                Job(
+                    str(k),
+                    partial(
+                        _label_cluster,
+                        client,
+                        [i.question for i in sorted(m, key=lambda i: i.item_id)][: cfg.label_samples],
+                        names[k],
+                    ),
+                )
+                for k, m in sorted(members.items())
+            ]
+            for job, res in zip(
+                jobs,
+                run_jobs(jobs, config.models.generator.max_concurrency, client, "label clusters", progress),
+                strict=True,
+            ):
+                names[int(job.key)] = res.value or names[int(job.key)]
+        finally:
+            client.backend.close()
+        usage = client.usage.as_dict()
+    clustered = [
+        i.model_copy(update={"cluster": int(c), "cluster_label": names[int(c)]})
+        for i, c in zip(items, labels, strict=True)
+    ]
+    clusters = [
+        ClusterRecord(
+            cluster=k, label=names[k], size=len(m), sample_questions=[i.question for i in m[: cfg.label_samples]]
+        )
+        for k, m in sorted(members.items())
+    ]
+    sel = clustering.selection
+    stats = {
+        "k": len(members),
+        "selection": None
+        if sel is None
+        else {
+            "ks": sel.ks,
+            "inertia": sel.inertias,
+            "silhouette": sel.silhouettes,
+            "elbow_k": sel.elbow_k,
+            "best_k": sel.best_k,
+        },
+        "llm": usage,
+    }
+    run.write_artifact("clusters", clusters, ClusterRecord, inputs=["dedup", "embeddings"], stats=stats)
+    rec = run.write_artifact("clustered", clustered, DatasetItem, inputs=["dedup", "embeddings"], stats=stats)
+    outputs["clustered"] = str(workspace.root / rec.path)
+    return StageResult(
+        stage="curate cluster", outputs=outputs, counts={"items": len(items), "clusters": len(members)}, stats=stats
+    )
+
+
+def _tag_item(client, item: DatasetItem, n: int) -> ItemTags:
+    messages = [
+        Message(role="system", content=render_prompt("tag_system", n=n)),
+        Message(role="user", content=render_prompt("tag_user", question=item.question, answer=item.answer)),
+    ]
+    reply = client.chat_structured(messages, tag_reply_model(n), CallParams(max_tokens=64))
+    tags = list(dict.fromkeys(t.strip().lower() for t in reply.tags if t.strip()))
+    return ItemTags(item_id=item.item_id, tags=tags[:n])
+
+
+def run_tag(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """Short topic tags for each item (a separate, optional step; `split` merges them in)."""
+    items = workspace.read_rows("clustered", DatasetItem, config)
+    run = workspace.start_run("curate tag", config)
+    client = open_client(config, workspace, "generator")
+    try:
+        jobs = [Job(i.item_id, partial(_tag_item, client, i, config.curate.tags_per_item)) for i in items]
+        results = run_jobs(jobs, config.models.generator.max_concurrency, client, "tag", progress)
+    finally:
+        client.backend.close()
+    tags = [r.value for r in results if r.value is not None]
+    errors = [
+        {"unit_id": r.key, "reason": f"{type(r.error).__name__}: {r.error}"} for r in results if r.error is not None
+    ]
+    stats = {"tagged": len(tags), "failed": len(errors), "llm": client.usage.as_dict()}
+    rec = run.write_artifact("tags", tags, ItemTags, inputs=["clustered"], errors=errors, stats=stats)
+    return StageResult(
+        stage="curate tag",
+        outputs={"tags": str(workspace.root / rec.path)},
+        counts={"tagged": len(tags), "failed": len(errors)},
+        stats=stats,
+    )
+
+
+def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """train / eval (stratified), rephrased_eval, mirror and manual -> the ``dataset`` artifact."""
+    cfg = config.curate
+    items = workspace.read_rows("clustered", DatasetItem, config)
+    inputs = ["clustered"]
+    if workspace.freshness("tags", config) == "fresh":
+        by_id = {t.item_id: t.tags for t in workspace.read_rows("tags", ItemTags, config)}
+        items = [i.model_copy(update={"tags": by_id.get(i.item_id, [])}) for i in items]
+        inputs.append("tags")
+    manual = []
+    if cfg.manual_path:
+        try:
+            manual = load_manual_set(Path(cfg.manual_path))
+        except ManualSetError as exc:
+            raise ConfigError(f"curate.manual_path: {exc}") from None
+    run = workspace.start_run("curate split", config)
+    train, evaluation, strata = split_train_eval(items, cfg.eval_share, cfg.eval_size, cfg.seed)
+    mirror = mirror_sample(train, cfg.mirror_size, cfg.seed)
+    rephrased: list[DatasetItem] = []
+    stats: dict = {"strata": strata}
+    errors = []
+    if cfg.rephrase_eval and evaluation:
+        new, outcomes, usage = rephrase_items(config, workspace, list(evaluation), progress)
+        source_of = {i.item_id: i for i in evaluation}
+        rephrased = [
+            DatasetItem(
+                **{
+                    **n.model_dump(),
+                    "source": "rephrased",
+                    "split": "rephrased_eval",
+                    "cluster": source_of[n.source_item_id].cluster,
+                    "cluster_label": source_of[n.source_item_id].cluster_label,
+                    "tags": source_of[n.source_item_id].tags,
+                }
+            )
+            for n in new
+        ]
+        stats["rephrase"] = {"outcomes": dict(Counter(o.status for o in outcomes)), "llm": usage}
+        errors = [
+            {"unit_id": o.unit_id, "reason": f"rephrase {o.status}: {o.detail}"}
+            for o in outcomes
+            if o.status != "items"
+        ]
+    dataset = [*train, *evaluation, *rephrased, *mirror, *manual]
+    stats["splits"] = dict(Counter(i.split for i in dataset))
+    rec = run.write_artifact("dataset", dataset, DatasetItem, inputs=inputs, errors=errors, stats=stats)
+    return StageResult(
+        stage="curate split", outputs={"dataset": str(workspace.root / rec.path)}, counts=stats["splits"], stats=stats
+    )

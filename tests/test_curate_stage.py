@@ -1,0 +1,142 @@
+"""The curate stages end to end on a small real workspace, with the fake embedder and scripted models."""
+
+from __future__ import annotations
+
+import json
+
+from doctune.llm.fake import FakeBackend
+from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, QAItem
+from doctune.stages import curate, curate_report, export, generate
+
+from genutil import build_workspace, qa_reply
+
+
+def duplicated_reply(messages) -> str:
+    """Two items per chunk, the second a near-copy of the first (same text, one word changed); tags when asked."""
+    if messages[0].content.startswith("You tag"):
+        return '{"tags": ["Astronomy", "planets", "astronomy"]}'
+    item = json.loads(qa_reply(messages))["items"][0]
+    twin = dict(item, question=item["question"].replace("What is said", "What is stated"), evaluation_criteria="Short.")
+    return json.dumps({"items": [item, twin]})
+
+
+FakeBackend.register_script("dup-script", duplicated_reply)
+
+
+def configure(tmp_path):
+    return build_workspace(
+        tmp_path,
+        {
+            "chunk.min_chars": 60,
+            "chunk.max_chars": 140,
+            "models.generator.model": "dup-script",
+            "models.embedder": {"backend": "fake"},
+            "models.rephraser": {
+                "backend": "fake",
+                "options": {
+                    "default_reply": '{"question": "Put another way, what holds?", "answer": "The same fact."}'
+                },
+            },
+            "curate.dedup_threshold": 0.8,
+            "curate.label_clusters": False,
+            "curate.max_clusters": 4,
+            "curate.eval_share": 0.3,
+            "curate.mirror_size": 2,
+        },
+    )
+
+
+def test_curate_pipeline_and_export(tmp_path):
+    cfg, ws = configure(tmp_path)
+    generate.run_qa(cfg, ws, progress=False)
+    n_generated = len(ws.read_rows("qa", QAItem, cfg))
+
+    results = curate_report.run_all(cfg, ws, progress=False)
+    assert [r.stage for r in results] == [
+        "curate dedup",
+        "curate cluster",
+        "curate split",
+        "curate report",
+        "curate map",
+    ]
+
+    duplicates = ws.read_rows("duplicates", DuplicateRecord, cfg)
+    kept = ws.read_rows("dedup", DatasetItem, cfg)
+    assert len(duplicates) == n_generated // 2 and len(kept) == n_generated - len(duplicates)
+    kept_ids = {k.item_id for k in kept}
+    assert all(d.duplicate_of in kept_ids and d.similarity >= 0.8 for d in duplicates)
+    # the keeper of each twin pair is the one with the longer criteria
+    assert all(k.evaluation_criteria != "Short." for k in kept)
+
+    clusters = ws.read_rows("clusters", ClusterRecord, cfg)
+    assert sum(c.size for c in clusters) == len(kept)
+    assert (ws.root / "reports" / "k_selection.png").exists() or len(clusters) == 1
+
+    dataset = ws.read_rows("dataset", DatasetItem, cfg)
+    by_split: dict[str, list[DatasetItem]] = {}
+    for row in dataset:
+        by_split.setdefault(row.split, []).append(row)
+    train_ids = {i.item_id for i in by_split["train"]}
+    eval_ids = {i.item_id for i in by_split["eval"]}
+    assert not train_ids & eval_ids and len(train_ids) + len(eval_ids) == len(kept)
+    assert {m.item_id for m in by_split["mirror"]} <= train_ids and len(by_split["mirror"]) == 2
+    assert {r.source_item_id for r in by_split["rephrased_eval"]} == eval_ids
+    assert all(r.question == "Put another way, what holds?" for r in by_split["rephrased_eval"])
+
+    report = json.loads((ws.root / "reports" / "report.json").read_text())
+    assert report["distributions"]["splits"]["train"] == len(train_ids)
+    assert len(report["leakage"]["items"]) == len(eval_ids) + len(by_split["rephrased_eval"])
+    html = (ws.root / "reports" / "map.html").read_text()
+    assert by_split["train"][0].question in html
+
+    result = export.run(cfg, ws, progress=False)
+    assert result.counts["qa/train"] == len(train_ids)
+    from datasets import load_from_disk
+
+    qa = load_from_disk(str(ws.root / "export" / "qa"))
+    assert set(qa) == {"train", "eval", "rephrased_eval", "mirror"}
+    assert sorted(qa["eval"]["item_id"]) == sorted(eval_ids)
+    statuses = {e["name"]: e["freshness"] for e in ws.status(cfg)}
+    assert all(f == "fresh" for f in statuses.values()), statuses
+
+
+def test_split_merges_tags_and_manual_set(tmp_path):
+    cfg, ws = configure(tmp_path)
+    manual = tmp_path / "manual.csv"
+    manual.write_text("question,answer,criteria\nWhich planet is largest?,Jupiter,Names Jupiter\n")
+    cfg = cfg.model_copy(
+        update={"curate": cfg.curate.model_copy(update={"manual_path": str(manual), "rephrase_eval": False})}
+    )
+    generate.run_qa(cfg, ws, progress=False)
+    curate.run_dedup(cfg, ws, progress=False)
+    curate.run_cluster(cfg, ws, progress=False)
+    curate.run_tag(cfg, ws, progress=False)
+    assert ws.freshness("tags", cfg) == "fresh"
+    result = curate.run_split(cfg, ws, progress=False)
+    dataset = ws.read_rows("dataset", DatasetItem, cfg)
+    assert [d.question for d in dataset if d.split == "manual"] == ["Which planet is largest?"]
+    assert all(d.tags == ["astronomy", "planets"] for d in dataset if d.split in ("train", "eval"))
+    assert "rephrased_eval" not in result.counts
+
+
+def test_curate_and_export_from_the_command_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from doctune.cli import app
+    from doctune.config import dump_config
+
+    cfg, ws = configure(tmp_path / "ws")
+    generate.run_qa(cfg, ws, progress=False)
+    (tmp_path / "doctune.yaml").write_text(dump_config(cfg))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["-q", "curate"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "leakage:" in res.output and "coverage" in res.output and "map ->" in res.output
+    res = runner.invoke(app, ["-q", "curate", "map", "--color-by", "split", "--overlay", str(tmp_path / "ws")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["-q", "curate", "map", "--color-by", "nonsense"])
+    assert res.exit_code == 1 and "--color-by must be one of" in res.output
+    res = runner.invoke(app, ["-q", "export"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "ws" / "export" / "chat" / "train.jsonl").exists()
