@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from doctune.train.config import TrainConfig
+
 DEFAULT_CONFIG_FILE = "doctune.yaml"
 ROLES = ("generator", "judge", "rephraser", "embedder", "student")
 _ENV_REF = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
@@ -274,6 +276,7 @@ class DoctuneConfig(Section):
     rephrase: RephraseConfig = Field(default_factory=RephraseConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

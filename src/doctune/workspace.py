@@ -68,6 +68,7 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "tags": ("curate tag", ("curate.tags_per_item", "models.generator")),
     "exports": ("export", ("export",)),
+    "training_runs": ("train", ("train", "models.student")),
     "dataset": (
         "curate split",
         (

@@ -81,6 +81,14 @@ def print_result(result: StageResult) -> None:
         console.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in result.stats["outcomes"].items()))
     if "verified_citation_share" in result.stats:
         console.print(f"  items with verified citations: {result.stats['verified_citation_share']:.1%}")
+    if "final_loss" in result.stats:
+        s = result.stats
+        evals = ", ".join(f"{k} {v:.3f}" for k, v in (s.get("eval_losses") or {}).items())
+        console.print(
+            f"  final train loss {s['final_loss']:.3f}"
+            + (f"; eval loss {evals}" if evals else "")
+            + f"; {s.get('tokens_per_second') or 0:.0f} tokens/s"
+        )
     if result.stats.get("llm"):
         u = result.stats["llm"]
         console.print(

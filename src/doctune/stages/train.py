@@ -1,0 +1,160 @@
+"""train: fine-tune the student on the ``dataset`` artifact's train split; eval loss on its eval splits.
+
+Each run writes under ``<workspace>/runs/<run_id>/`` (``config.yaml`` and ``run.json`` from the workspace, the
+training outputs under ``train/``: see :mod:`doctune.train.trainer`). The ``training_runs`` artifact holds one row
+per finished run (earlier rows are kept), with ``dataset`` as its input. ``resume`` continues the most recent run
+that left a checkpoint instead of starting a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from doctune.config import DoctuneConfig
+from doctune.llm.embedded import EMBEDDED_NAME
+from doctune.records import DatasetItem
+from doctune.stages import StageResult
+from doctune.train.config import TrainConfig
+from doctune.train.data import items_to_examples
+from doctune.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "training_runs"
+TRAIN_SUBDIR = "train"
+
+
+class TrainingRun(BaseModel):
+    """One finished training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    base_model: str = Field(description="Folder of the base model, or the embedded model's name.")
+    method: str = Field(description="lora | full")
+    weights_path: str = Field(description="The adapter (lora) or model (full) folder, relative to the workspace.")
+    output_dir: str
+    dataset_sha256: str = Field(description="sha256 of the dataset artifact trained on.")
+    train_items: int
+    steps: int
+    resumed_from_step: int | None = None
+    initial_loss: float | None = None
+    final_loss: float | None = None
+    eval_losses_json: str = Field(description="JSON object: eval split -> final eval loss.")
+    tokens_per_second: float
+    padding_share: float
+    device: str
+    precision: str
+
+
+def train_config(config: DoctuneConfig) -> TrainConfig:
+    """The ``train`` section, or the defaults while ``DoctuneConfig`` has none."""
+    return getattr(config, "train", None) or TrainConfig()
+
+
+def base_model_path(config: DoctuneConfig, cfg: TrainConfig) -> Path:
+    """``train.base_model``, else the student's folder (transformers backend), else the embedded model."""
+    if cfg.base_model:
+        return Path(cfg.base_model).expanduser()
+    student = config.models.student
+    if student.backend == "transformers" and student.model:
+        return Path(student.model).expanduser()
+    from doctune.llm.hf import embedded_safetensors_dir
+
+    return embedded_safetensors_dir()
+
+
+def _resumable_dir(workspace: Workspace) -> Path | None:
+    """The ``train`` folder of the most recent train run that left a checkpoint, if any."""
+    if not workspace.runs_dir.is_dir():
+        return None
+    for run_dir in sorted(workspace.runs_dir.glob("*-train"), reverse=True):
+        out = run_dir / TRAIN_SUBDIR
+        if any(out.glob("checkpoint-*")):
+            return out
+    return None
+
+
+def _previous_rows(workspace: Workspace) -> list[TrainingRun]:
+    path = workspace.artifact_path(ARTIFACT)
+    if not path.exists():
+        return []
+    return [TrainingRun.model_validate(r) for r in pq.read_table(path).to_pylist()]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resume: bool = False) -> StageResult:
+    """Train on the dataset's train split and record the run in ``training_runs``."""
+    from doctune.train.trainer import train
+
+    cfg = train_config(config)
+    items = workspace.read_rows("dataset", DatasetItem, config)
+    system_prompt = cfg.system_prompt if cfg.system_prompt is not None else config.export.system_prompt
+    by_split: dict[str, list[DatasetItem]] = {}
+    for item in items:
+        by_split.setdefault(item.split, []).append(item)
+    train_items = by_split.get("train", [])
+    if not train_items:
+        raise ValueError("the dataset has no train item: run `doctune curate split` with more items")
+    eval_sets = {s: items_to_examples(by_split[s], system_prompt) for s in cfg.eval_splits if by_split.get(s)}
+
+    run_ = workspace.start_run("train", config)
+    previous = _resumable_dir(workspace) if resume else None
+    output_dir = previous or run_.run_dir / TRAIN_SUBDIR
+    if resume and previous is None:
+        log.info("no checkpoint to resume in %s: starting a new run", workspace.runs_dir)
+    base = base_model_path(config, cfg)
+    result = train(
+        cfg,
+        base,
+        items_to_examples(train_items, system_prompt),
+        eval_sets,
+        output_dir,
+        resume=previous is not None,
+        progress=progress,
+    )
+    root = workspace.root
+    dataset_sha = run_.input_hashes(["dataset"]).get("dataset", "")
+    is_embedded = not cfg.base_model and base.name.startswith(EMBEDDED_NAME)
+    row = TrainingRun(
+        run_id=run_.run_id,
+        base_model=EMBEDDED_NAME if is_embedded else str(base),
+        method="full" if cfg.full_finetune else "lora",
+        weights_path=_relative(Path(result.weights_dir), root),
+        output_dir=_relative(output_dir, root),
+        dataset_sha256=dataset_sha,
+        train_items=len(train_items),
+        steps=result.steps,
+        resumed_from_step=result.resumed_from_step,
+        initial_loss=result.initial_loss,
+        final_loss=result.final_loss,
+        eval_losses_json=json.dumps(result.eval_losses, sort_keys=True),
+        tokens_per_second=result.tokens_per_second,
+        padding_share=result.padding_share,
+        device=result.device,
+        precision=result.precision,
+    )
+    rows = [*_previous_rows(workspace), row]
+    stats = {
+        "final_loss": result.final_loss,
+        "eval_losses": result.eval_losses,
+        "tokens_per_second": result.tokens_per_second,
+    }
+    rec = run_.write_artifact(ARTIFACT, rows, TrainingRun, inputs=["dataset"], stats=stats)
+    counts = {"train_items": len(train_items), "steps": result.steps}
+    counts.update({f"{split}_items": len(examples) for split, examples in eval_sets.items()})
+    outputs = {"weights": result.weights_dir, "output_dir": str(output_dir), ARTIFACT: str(root / rec.path)}
+    if result.loss_plot:
+        outputs["loss_plot"] = result.loss_plot
+    return StageResult(stage="train", outputs=outputs, counts=counts, stats=stats)

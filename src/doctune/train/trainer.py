@@ -1,0 +1,273 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer``: LoRA (PEFT) or full, CPU or CUDA, resumable.
+
+Layout of ``output_dir`` after :func:`train`::
+
+    checkpoint-<step>/      resumable checkpoints (every ``save_steps``; the last ``save_total_limit`` kept)
+    tensorboard/            TensorBoard event files (loss, learning rate, grad norm, tokens/s, eval losses)
+    adapter/ or model/      the LoRA adapter (or the full model) with the tokenizer
+    train_config.json       the resolved train config, base model and device
+    log_history.json        every logged entry of the run
+    metrics.json            the :class:`TrainResult` as JSON
+    loss.png                train and eval loss against the step
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doctune.train.config import TrainConfig
+from doctune.train.data import to_dataset, tokenize_examples
+from doctune.train.metrics import ThroughputCallback, TokenCounter, plot_losses
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    output_dir: str
+    weights_dir: str = field(metadata={"doc": "output_dir/adapter (LoRA) or output_dir/model (full fine-tune)"})
+    base_model: str
+    device: str
+    precision: str
+    steps: int
+    resumed_from_step: int | None
+    initial_loss: float | None
+    final_loss: float | None
+    eval_losses: dict[str, float]
+    tokens_per_second: float
+    padding_share: float
+    train_tokens: int
+    label_tokens: int
+    train_examples: int
+    dropped_examples: int
+    stopped_early: bool
+    loss_plot: str | None
+
+
+def resolve_device(cfg: TrainConfig) -> tuple[str, str]:
+    """(device, precision): CUDA with bf16 when available and not overridden, else CPU with fp32."""
+    import torch
+
+    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
+    device = "cuda" if cuda else "cpu"
+    if cfg.precision != "auto":
+        return device, cfg.precision
+    return device, "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def _reporting_callbacks(tracking: str, log_dir: Path) -> list[Any]:
+    if tracking == "none":
+        return []
+    if tracking == "tensorboard":
+        from transformers.integrations import TensorBoardCallback
+
+        callback = TensorBoardCallback()
+        callback.logging_dir = str(log_dir)  # also used when the writer is reopened for the final evaluation
+        return [callback]
+    from transformers.integrations import get_reporting_integration_callbacks
+
+    return [cls() for cls in get_reporting_integration_callbacks([tracking])]
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def _first(history: Sequence[Mapping[str, Any]], key: str, last: bool = False) -> float | None:
+    values = [float(e[key]) for e in history if key in e]
+    return (values[-1] if last else values[0]) if values else None
+
+
+def train(
+    cfg: TrainConfig,
+    base_model: str | Path,
+    train_examples: Sequence[dict[str, Any]],
+    eval_sets: Mapping[str, Sequence[dict[str, Any]]],
+    output_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """Fine-tune ``base_model`` (a local HF folder) on conversational examples ``{"messages": [...]}``.
+
+    ``eval_sets`` maps a split name to its examples; empty ones are skipped. With ``resume`` the run continues
+    from the last checkpoint in ``output_dir`` when there is one (from step 0 otherwise). ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects (tests use one to interrupt a run).
+    """
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, PrinterCallback
+    from trl import SFTConfig
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device, precision = resolve_device(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    train_tok, dropped = tokenize_examples(train_examples, tokenizer, cfg.max_length)
+    if not train_tok:
+        raise ValueError("no training example left after tokenization")
+    eval_ds = {}
+    for name, examples in eval_sets.items():
+        tokenized, _ = tokenize_examples(examples, tokenizer, cfg.max_length)
+        if tokenized:
+            eval_ds[name] = to_dataset(tokenized)
+    do_eval = bool(eval_ds)
+    first_eval = next(iter(eval_ds), None)
+    early = cfg.early_stopping_patience is not None and do_eval
+
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        seed=cfg.seed,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        gradient_checkpointing=False,  # TRL's default (True) costs ~30% speed; small models don't need it
+        # padding-free without packing does not truncate: the examples are cut to max_length above
+        max_length=cfg.max_length if cfg.packing else None,
+        packing=cfg.packing,
+        padding_free=cfg.padding_free or cfg.packing,
+        bf16=precision == "bf16",
+        fp16=False,
+        use_cpu=device == "cpu",
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        eval_strategy="steps" if do_eval and cfg.eval_steps else "no",
+        eval_steps=cfg.eval_steps,
+        metric_for_best_model=f"eval_{first_eval}_loss" if early else None,
+        greater_is_better=False if early else None,
+        load_best_model_at_end=early,
+        report_to="none",  # reporting callbacks are added below, after the throughput callback
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    dtype = torch.float32  # bf16 runs as autocast over fp32 master weights
+    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
+    peft_config = (
+        None
+        if cfg.full_finetune
+        else LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules[0] if cfg.target_modules == ["all-linear"] else cfg.target_modules,
+            task_type="CAUSAL_LM",
+        )
+    )
+    counter = TokenCounter()
+    all_callbacks = [ThroughputCallback(counter), *_reporting_callbacks(cfg.tracking, output_dir / "tensorboard")]
+    if early:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = counting_sft_trainer(
+        counter,
+        model=model,
+        args=args,
+        train_dataset=to_dataset(train_tok),
+        eval_dataset=eval_ds or None,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[*all_callbacks, *callbacks],
+    )
+    if not progress:
+        trainer.remove_callback(PrinterCallback)  # it prints every log entry when progress bars are off
+    checkpoint = _last_checkpoint(output_dir) if resume else None
+    resumed_from = None
+    if checkpoint is not None:
+        resumed_from = int(Path(checkpoint).name.split("-")[-1])
+        log.info("resuming from %s (step %d)", checkpoint, resumed_from)
+    elif resume:
+        log.info("no checkpoint in %s: training from step 0", output_dir)
+    log.info(
+        "training %s on %s (%s, %s): %d examples, %s",
+        "all weights" if cfg.full_finetune else f"a LoRA adapter (r={cfg.lora_r})",
+        device,
+        precision,
+        Path(base_model).name,
+        len(train_tok),
+        ", ".join(f"{k}: {len(v)}" for k, v in eval_ds.items()) or "no eval split",
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    eval_losses: dict[str, float] = {}
+    if do_eval:
+        metrics = trainer.evaluate()
+        eval_losses = {name: float(metrics[f"eval_{name}_loss"]) for name in eval_ds if f"eval_{name}_loss" in metrics}
+    weights_dir = output_dir / ("model" if cfg.full_finetune else "adapter")
+    trainer.save_model(str(weights_dir))
+    tokenizer.save_pretrained(str(weights_dir))
+
+    history = trainer.state.log_history
+    (output_dir / "log_history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
+    resolved = {"train": cfg.model_dump(mode="json"), "base_model": str(base_model), "device": device}
+    resolved["precision"] = precision
+    (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+    plot = plot_losses(history, output_dir / "loss.png", title=f"{Path(base_model).name} fine-tuning")
+    max_steps = trainer.state.max_steps
+    result = TrainResult(
+        output_dir=str(output_dir),
+        weights_dir=str(weights_dir),
+        base_model=str(base_model),
+        device=device,
+        precision=precision,
+        steps=trainer.state.global_step,
+        resumed_from_step=resumed_from,
+        initial_loss=_first(history, "loss"),
+        final_loss=_first(history, "loss", last=True),
+        eval_losses=eval_losses,
+        tokens_per_second=round(counter.tokens_per_second, 2),
+        padding_share=round(counter.padding_share, 4),
+        train_tokens=counter.real_tokens,
+        label_tokens=counter.label_tokens,
+        train_examples=len(train_tok),
+        dropped_examples=dropped,
+        stopped_early=early and trainer.state.global_step < max_steps,
+        loss_plot=str(plot) if plot else None,
+    )
+    (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    log.info(
+        "trained %d steps: loss %s -> %s, %.1f tokens/s, padding %.1f%%",
+        result.steps,
+        result.initial_loss,
+        result.final_loss,
+        result.tokens_per_second,
+        100 * result.padding_share,
+    )
+    return result
+
+
+def counting_sft_trainer(counter: TokenCounter, **kwargs: Any) -> Any:
+    """An ``SFTTrainer(**kwargs)`` that adds every training micro-batch to ``counter``."""
+    from trl import SFTTrainer
+
+    class CountingSFTTrainer(SFTTrainer):
+        """``SFTTrainer`` that counts the tokens of every training micro-batch (see :class:`TokenCounter`)."""
+
+        def __init__(self, *args: Any, counter: TokenCounter, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.token_counter = counter
+
+        def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            self.token_counter.add_batch(inputs)
+            return super().training_step(model, inputs, *args, **kwargs)
+
+    return CountingSFTTrainer(counter=counter, **kwargs)
