@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/chunk.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/train.py --bf16
 
 clean:
 	rm -rf $(WORK) .pytest_cache .ruff_cache
