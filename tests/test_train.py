@@ -9,6 +9,7 @@ from transformers import TrainerCallback
 
 from doctune.config import DoctuneConfig
 from doctune.records import DatasetItem
+from doctune.registry import Registry
 from doctune.train.config import TrainConfig
 from doctune.train.data import IGNORE_INDEX, chat_messages, items_to_examples, read_chat_jsonl, tokenize_example
 from doctune.workspace import Workspace
@@ -197,3 +198,4 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     run_dir = tmp_path / "runs" / row.run_id
     assert (run_dir / "config.yaml").exists() and (run_dir / "train" / "train_config.json").exists()
     assert ws.manifest()["training_runs"].inputs == {"dataset": ws.manifest()["dataset"].sha256}
+    assert Registry(ws).get(result.outputs["registry_id"]).weights_path == row.weights_path  # registered

@@ -2,7 +2,7 @@
 
 One module per command group; importing them registers their commands on ``app``."""
 
-from doctune.cli import core, curate, generate, train  # noqa: F401  (registration)
+from doctune.cli import core, curate, generate, models, train  # noqa: F401  (registration)
 from doctune.cli.common import app
 
 

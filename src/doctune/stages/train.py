@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from doctune.config import DoctuneConfig
 from doctune.llm.embedded import EMBEDDED_NAME
 from doctune.records import DatasetItem
+from doctune.registry import register_training_run
 from doctune.stages import StageResult
 from doctune.train.config import TrainConfig
 from doctune.train.data import items_to_examples
@@ -154,7 +155,9 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
     rec = run_.write_artifact(ARTIFACT, rows, TrainingRun, inputs=["dataset"], stats=stats)
     counts = {"train_items": len(train_items), "steps": result.steps}
     counts.update({f"{split}_items": len(examples) for split, examples in eval_sets.items()})
+    entry = register_training_run(workspace, config, row, train_items, {s: by_split[s] for s in eval_sets})
     outputs = {"weights": result.weights_dir, "output_dir": str(output_dir), ARTIFACT: str(root / rec.path)}
+    outputs["registry_id"] = entry.id
     if result.loss_plot:
         outputs["loss_plot"] = result.loss_plot
     return StageResult(stage="train", outputs=outputs, counts=counts, stats=stats)
