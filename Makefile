@@ -14,7 +14,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser gguf-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,24 @@ browser:
 	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
-test: $(STAMP) lint browser
+# llama.cpp's HF -> GGUF converter (doctune.train.export_model.export_gguf) is not a PyPI package: take
+# convert_hf_to_gguf.py, the `conversion` package it imports and its gguf-py from the llama-cpp-python sdist
+# (pip's cache makes the download cheap after the first time). Override with DOCTUNE_GGUF_CONVERTER.
+LLAMA_CPP_PY_VERSION := 0.3.36
+GGUF_TOOLS := $(HOME)/.cache/doctune/llama.cpp
+
+gguf-tools: $(STAMP)
+	@test -f $(GGUF_TOOLS)/convert_hf_to_gguf.py -a -d $(GGUF_TOOLS)/conversion -a -d $(GGUF_TOOLS)/gguf-py || { \
+		set -e; tmp=$$(mktemp -d); \
+		$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PY_VERSION) -d $$tmp; \
+		mkdir -p $$tmp/out; \
+		tar xzf $$tmp/llama_cpp_python-$(LLAMA_CPP_PY_VERSION).tar.gz -C $$tmp/out --strip-components=3 --wildcards \
+			'*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/LICENSE' \
+			'*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'; \
+		mkdir -p $$(dirname $(GGUF_TOOLS)); rm -rf $(GGUF_TOOLS); mv $$tmp/out $(GGUF_TOOLS); rm -rf $$tmp; \
+		echo "llama.cpp GGUF converter in $(GGUF_TOOLS)"; }
+
+test: $(STAMP) lint browser gguf-tools
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

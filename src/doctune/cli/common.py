@@ -83,9 +83,10 @@ def print_result(result: StageResult) -> None:
         console.print(f"  items with verified citations: {result.stats['verified_citation_share']:.1%}")
     if "final_loss" in result.stats:
         s = result.stats
+        final = f"{s['final_loss']:.3f}" if s["final_loss"] is not None else "not logged"
         evals = ", ".join(f"{k} {v:.3f}" for k, v in (s.get("eval_losses") or {}).items())
         console.print(
-            f"  final train loss {s['final_loss']:.3f}"
+            f"  final train loss {final}"
             + (f"; eval loss {evals}" if evals else "")
             + f"; {s.get('tokens_per_second') or 0:.0f} tokens/s"
         )

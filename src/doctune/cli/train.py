@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from doctune.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, app, run_stage
+from doctune.cli.common import (
+    ConfigOpt,
+    SetOpt,
+    WorkspaceOpt,
+    app,
+    fail,
+    load_context,
+    print_result,
+    run_stage,
+)
+from doctune.config import ConfigError
 
 
 @app.command("train")
@@ -22,3 +33,46 @@ def train_cmd(
     from doctune.stages import train as stage
 
     run_stage(stage.run, config, set_, workspace, resume=resume)
+
+
+@app.command("export-model")
+def export_model_cmd(
+    model_id: Annotated[str | None, typer.Argument(help="Registry id or prefix (default: the current model).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="adapter, merged (safetensors) or gguf (llama.cpp / Ollama).")
+    ] = "merged",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: <workspace>/models/<id>).")] = None,
+    quant: Annotated[str, typer.Option(help="GGUF type: q8_0, f16, bf16, f32.")] = "q8_0",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Export a trained model: the adapter alone, merged safetensors, or GGUF (needs `make gguf-tools`)."""
+    from doctune.registry import RegistryError
+    from doctune.stages import models as stage
+    from doctune.train.export_model import ConverterMissing, ExportError
+
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        print_result(stage.run_export_model(cfg, ws, model_id, fmt, out, quant))
+    except (ConfigError, RegistryError, ConverterMissing, ExportError, ValueError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("chat")
+def chat_cmd(
+    model_id: Annotated[str | None, typer.Argument(help="Registry id or prefix, or `base` (default: current).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens.")] = 256,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Chat in the terminal with a registered model or the base model (/reset clears, /exit quits)."""
+    from doctune.registry import RegistryError
+    from doctune.stages import models as stage
+
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        stage.run_chat(cfg, ws, model_id, max_new_tokens=max_new_tokens)
+    except (ConfigError, RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None

@@ -68,7 +68,9 @@ class TrainConfig(BaseModel):
     )
     save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every this many steps.")
     save_total_limit: int | None = Field(2, ge=1, description="Keep at most this many checkpoints; none: all.")
-    logging_steps: int = Field(5, ge=1, description="Log loss, learning rate, grad norm and tokens/s this often.")
+    logging_steps: int = Field(
+        1, ge=1, description="Log loss, learning rate, grad norm and tokens/s every this many steps."
+    )
     tracking: Literal["tensorboard", "mlflow", "wandb", "none"] = Field(
         "tensorboard", description="Where metrics go besides the run folder (TensorBoard logs live in the run)."
     )

@@ -1,0 +1,77 @@
+"""Using registered models: export them (adapter, merged safetensors, GGUF) and chat with them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from doctune.config import ConfigError, DoctuneConfig
+from doctune.llm.embedded import EMBEDDED_NAME
+from doctune.registry import ModelEntry, Registry
+from doctune.stages import StageResult
+from doctune.workspace import Workspace
+
+log = logging.getLogger(__name__)
+BASE = "base"
+
+
+def resolve_model(workspace: Workspace, model_id: str | None) -> tuple[ModelEntry | None, Path | None, Path]:
+    """(entry, weights folder, base model folder) of ``model_id``: a registry id or prefix, ``base`` for the
+    untuned base model, or None for the current model."""
+    from doctune.llm.hf import embedded_safetensors_dir
+
+    if model_id == BASE:
+        return None, None, embedded_safetensors_dir()
+    registry = Registry(workspace)
+    entry = registry.get(model_id) if model_id else registry.current()
+    if entry is None:
+        raise ConfigError("no current model: give a model id (`doctune models list`), `base`, or promote one first")
+    base = embedded_safetensors_dir() if entry.base_model == EMBEDDED_NAME else Path(entry.base_model)
+    return entry, workspace.root / entry.weights_path, base
+
+
+def run_export_model(
+    config: DoctuneConfig,
+    workspace: Workspace,
+    model_id: str | None,
+    fmt: str,
+    out: Path | None = None,
+    quant: str = "q8_0",
+    progress: bool = True,
+) -> StageResult:
+    """Write a registered model as its adapter, merged safetensors, or a GGUF file for llama.cpp / Ollama."""
+    from doctune.train.export_model import export_adapter, export_gguf, export_merged
+
+    entry, weights, base = resolve_model(workspace, model_id)
+    if entry is None or weights is None:
+        raise ConfigError("export-model needs a trained model, not the base model")
+    target = out or workspace.root / "models" / entry.id
+    if fmt == "adapter":
+        path = export_adapter(weights, target / "adapter")
+    elif fmt == "merged":
+        path = export_merged(weights, base, target / "merged")
+    elif fmt == "gguf":
+        merged = export_merged(weights, base, target / "merged")
+        path = export_gguf(merged, target / f"{entry.id}.{quant}.gguf", quant)
+    else:
+        raise ConfigError(f"--format must be adapter, merged or gguf, not {fmt!r}")
+    return StageResult(stage="export-model", outputs={fmt: str(path)}, counts={})
+
+
+def run_chat(
+    config: DoctuneConfig,
+    workspace: Workspace,
+    model_id: str | None,
+    read_line: Callable[[str], str] = input,
+    write: Callable[[str], object] = sys.stdout.write,
+    max_new_tokens: int = 256,
+) -> list[dict]:
+    """A terminal chat with a registered model (or ``base``), system prompt from the config, streamed."""
+    from doctune.train.chat import chat_loop, load_chat_model
+
+    _, weights, base = resolve_model(workspace, model_id)
+    model, tokenizer = load_chat_model(weights, base)
+    prompt = config.train.system_prompt if config.train.system_prompt is not None else config.export.system_prompt
+    return chat_loop(model, tokenizer, prompt or None, read_line=read_line, write=write, max_new_tokens=max_new_tokens)

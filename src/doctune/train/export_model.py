@@ -1,0 +1,221 @@
+"""Exporting trained weights: the LoRA adapter alone, a merged Hugging Face model, or a GGUF file for llama.cpp.
+
+* :func:`export_adapter` copies a PEFT adapter (weights, config, tokenizer) into a clean folder.
+* :func:`export_merged` folds the adapter into the base model (``merge_and_unload``) and saves a standalone
+  safetensors model with its tokenizer and chat template; a full fine-tune is copied as it is.
+* :func:`export_gguf` converts a merged model with llama.cpp's ``convert_hf_to_gguf.py``. The script is not on
+  PyPI as a package: ``make gguf-tools`` extracts it (with its ``conversion`` package and ``gguf-py``) from the
+  ``llama-cpp-python`` sdist into ``~/.cache/doctune/llama.cpp/``; ``DOCTUNE_GGUF_CONVERTER`` overrides that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CONVERTER_ENV = "DOCTUNE_GGUF_CONVERTER"
+CONVERTER_SCRIPT = "convert_hf_to_gguf.py"
+#: the folder ``make gguf-tools`` fills
+CONVERTER_CACHE_DIR = Path("~/.cache/doctune/llama.cpp")
+#: output types ``convert_hf_to_gguf.py --outtype`` accepts (k-quants need llama.cpp's quantize tool)
+GGUF_TYPES = ("f32", "f16", "bf16", "q8_0", "tq1_0", "tq2_0", "auto")
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+)
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+class ConverterMissing(RuntimeError):
+    """llama.cpp's ``convert_hf_to_gguf.py`` was not found."""
+
+
+class ExportError(RuntimeError):
+    """An export could not be done (missing files, failed conversion)."""
+
+
+def is_adapter_dir(weights_dir: Path) -> bool:
+    """Whether ``weights_dir`` holds a PEFT adapter (rather than a full model)."""
+    return (Path(weights_dir) / "adapter_config.json").is_file()
+
+
+def _fresh_dir(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise ExportError(f"{out_dir} exists and is not a folder")
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def export_adapter(weights_dir: Path, out_dir: Path) -> Path:
+    """Copy the LoRA adapter in ``weights_dir`` (config, weights, tokenizer files) to ``out_dir``; returns it.
+
+    ``out_dir`` is replaced when it exists. Checkpoints, optimizer state and training logs are not copied.
+    """
+    weights_dir = Path(weights_dir)
+    if not is_adapter_dir(weights_dir):
+        raise ExportError(f"{weights_dir} holds no LoRA adapter (no adapter_config.json)")
+    if not any((weights_dir / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise ExportError(f"{weights_dir} has an adapter config but no adapter weights")
+    out_dir = _fresh_dir(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    copied = []
+    for name in (*ADAPTER_FILES, *TOKENIZER_FILES):
+        if (weights_dir / name).is_file():
+            shutil.copy2(weights_dir / name, tmp / name)
+            copied.append(name)
+    tmp.rename(out_dir)
+    log.info("exported the adapter to %s (%s)", out_dir, ", ".join(copied))
+    return out_dir
+
+
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def export_merged(weights_dir: Path, base_model_dir: Path, out_dir: Path, dtype: str = "float32") -> Path:
+    """Save a standalone model (safetensors + tokenizer + chat template) to ``out_dir``; returns it.
+
+    A LoRA adapter in ``weights_dir`` is merged into ``base_model_dir`` with PEFT's ``merge_and_unload``;
+    a full fine-tune (``weights_dir`` holds ``config.json``) is copied. ``dtype`` is the saved precision
+    (``float32``, ``bfloat16`` or ``float16``) of a merged model. The tokenizer comes from ``weights_dir`` when
+    it has one (training saves it there), else from the base model.
+    """
+    weights_dir, base_model_dir = Path(weights_dir), Path(base_model_dir)
+    torch_dtype = _torch_dtype(dtype)
+    if not is_adapter_dir(weights_dir):
+        if not (weights_dir / "config.json").is_file():
+            raise ExportError(f"{weights_dir} holds neither a LoRA adapter nor a model (no config.json)")
+        out_dir = _fresh_dir(out_dir)
+        shutil.copytree(weights_dir, out_dir, ignore=shutil.ignore_patterns("checkpoint-*", "training_args.bin"))
+        log.info("copied the fully fine-tuned model %s to %s", weights_dir, out_dir)
+        return out_dir
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    import torch
+
+    # merge in float32 (exact for a float32 base), then cast to the requested precision
+    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, str(weights_dir)).merge_and_unload()
+    merged = merged.to(torch_dtype)
+    merged.config.dtype = dtype
+    tokenizer_src = weights_dir if (weights_dir / "tokenizer_config.json").is_file() else base_model_dir
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_src))
+    if not getattr(tokenizer, "chat_template", None):
+        base_tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
+        tokenizer.chat_template = base_tokenizer.chat_template
+    out_dir = _fresh_dir(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    tmp.rename(out_dir)
+    log.info(
+        "merged %s into %s (%s) in %s in %.1f s",
+        weights_dir,
+        base_model_dir.name,
+        dtype,
+        out_dir,
+        time.perf_counter() - started,
+    )
+    return out_dir
+
+
+def _converter_in(path: Path) -> Path | None:
+    path = path.expanduser()
+    script = path / CONVERTER_SCRIPT if path.is_dir() else path
+    return script.resolve() if script.is_file() and script.name.endswith(".py") else None
+
+
+def find_gguf_converter() -> Path | None:
+    """The path of llama.cpp's ``convert_hf_to_gguf.py``, or None.
+
+    ``DOCTUNE_GGUF_CONVERTER`` (the script or its folder) decides when it is set, even when it points nowhere;
+    otherwise the folder ``make gguf-tools`` fills (``~/.cache/doctune/llama.cpp/``) is used.
+    """
+    env = os.environ.get(CONVERTER_ENV)
+    if env:
+        found = _converter_in(Path(env))
+        if found is None:
+            log.warning("%s=%s holds no %s", CONVERTER_ENV, env, CONVERTER_SCRIPT)
+        return found
+    return _converter_in(CONVERTER_CACHE_DIR)
+
+
+def _missing_message() -> str:
+    return (
+        f"llama.cpp's {CONVERTER_SCRIPT} was not found (looked at ${CONVERTER_ENV}"
+        f"{'=' + os.environ[CONVERTER_ENV] if os.environ.get(CONVERTER_ENV) else ''} and {CONVERTER_CACHE_DIR}/). "
+        f"Run `make gguf-tools` to extract it from the llama-cpp-python sdist into {CONVERTER_CACHE_DIR}/, "
+        f"or point {CONVERTER_ENV} at a llama.cpp checkout's {CONVERTER_SCRIPT}."
+    )
+
+
+def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
+    """Convert the Hugging Face model in ``merged_dir`` (see :func:`export_merged`) to a GGUF file; returns it.
+
+    ``quant`` is the converter's ``--outtype``: ``q8_0`` (default), ``f16``, ``bf16``, ``f32``, ... The converter
+    runs in a subprocess with its own ``gguf-py`` (next to the script) first on ``PYTHONPATH``.
+
+    Raises :class:`ConverterMissing` when the converter is not installed, :class:`ExportError` when it fails.
+    """
+    merged_dir, out_file = Path(merged_dir), Path(out_file)
+    quant = quant.lower()
+    if quant not in GGUF_TYPES:
+        raise ValueError(f"quant must be one of {', '.join(GGUF_TYPES)}, not {quant!r}")
+    if not (merged_dir / "config.json").is_file():
+        raise ExportError(f"{merged_dir} is not a Hugging Face model folder (no config.json); merge the adapter first")
+    script = find_gguf_converter()
+    if script is None:
+        raise ConverterMissing(_missing_message())
+    env = dict(os.environ)
+    paths = [str(script.parent)]
+    if (script.parent / "gguf-py").is_dir():
+        paths.insert(0, str(script.parent / "gguf-py"))
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    cmd = [sys.executable, str(script), str(merged_dir), "--outfile", str(tmp), "--outtype", quant]
+    log.info("converting %s to GGUF (%s) with %s", merged_dir, quant, script)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
+        raise ExportError(f"{CONVERTER_SCRIPT} failed (exit {proc.returncode}):\n{tail}")
+    tmp.replace(out_file)
+    log.info("wrote %s (%.1f MB) in %.1f s", out_file, out_file.stat().st_size / 1e6, time.perf_counter() - started)
+    return out_file
