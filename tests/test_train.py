@@ -9,7 +9,7 @@ from transformers import TrainerCallback
 
 from doctune.config import DoctuneConfig
 from doctune.records import DatasetItem
-from doctune.registry import Registry
+from doctune.registry import Registry, lineage
 from doctune.train.config import TrainConfig
 from doctune.train.data import IGNORE_INDEX, chat_messages, items_to_examples, read_chat_jsonl, tokenize_example
 from doctune.workspace import Workspace
@@ -198,4 +198,16 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     run_dir = tmp_path / "runs" / row.run_id
     assert (run_dir / "config.yaml").exists() and (run_dir / "train" / "train_config.json").exists()
     assert ws.manifest()["training_runs"].inputs == {"dataset": ws.manifest()["dataset"].sha256}
-    assert Registry(ws).get(result.outputs["registry_id"]).weights_path == row.weights_path  # registered
+    registry = Registry(ws)
+    first = registry.get(result.outputs["registry_id"])
+    assert first.weights_path == row.weights_path  # registered
+    steps = {s.kind: s for s in lineage(first.id, ws)}
+    assert list(steps) == ["adapter", "dataset", "items", "chunks", "documents"]
+    assert steps["dataset"].sha256 == ws.manifest()["dataset"].sha256 and steps["dataset"].unchanged
+
+    # a second trained model; promote both in turn, then roll back to the first
+    second_id = train_stage.run(cfg, ws, progress=False).outputs["registry_id"]
+    registry.promote(first.id)
+    registry.promote(second_id)
+    assert registry.current().id == second_id
+    assert registry.rollback().id == first.id == registry.current().id
