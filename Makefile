@@ -27,12 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/doctune --workspace $(WORK) ingest
-	$(BIN)/doctune --workspace $(WORK) summarize
-	$(BIN)/doctune --workspace $(WORK) chunk
-	$(BIN)/doctune --workspace $(WORK) generate qa
-	$(BIN)/doctune --workspace $(WORK) curate
-	$(BIN)/doctune --workspace $(WORK) export
+	$(BIN)/doctune --workspace $(WORK) run doctune.yaml
 	$(BIN)/doctune --workspace $(WORK) status
 	@echo "artifacts are in $(WORK)/artifacts (manifest: $(WORK)/manifest.json)"
 

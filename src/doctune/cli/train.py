@@ -1,4 +1,4 @@
-"""The train command."""
+"""The model commands (train, export-model, chat) and `run`, the whole pipeline."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from doctune.cli.common import (
     SetOpt,
     WorkspaceOpt,
     app,
+    console,
     fail,
     load_context,
     print_result,
     run_stage,
+    state,
 )
 from doctune.config import ConfigError
+from doctune.workspace import StaleArtifactError
 
 
 @app.command("train")
@@ -76,3 +79,31 @@ def chat_cmd(
         stage.run_chat(cfg, ws, model_id, max_new_tokens=max_new_tokens)
     except (ConfigError, RegistryError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+
+
+@app.command("run")
+def run_cmd(
+    config_file: Annotated[Path | None, typer.Argument(help="Config YAML (default: ./doctune.yaml).")] = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every stage in order, each skipped when its artifact is current; resumable after a kill."""
+    from doctune.stages.pipeline import run_pipeline
+
+    def on_step(name: str, result) -> None:
+        if result is None:
+            console.print(f"[dim]{name}: current, skipped[/]")
+        else:
+            print_result(result)
+
+    try:
+        cfg, ws = load_context(config_file, set_, workspace)
+        summary = run_pipeline(cfg, ws, progress=state.progress, on_step=on_step)
+    except (ConfigError, StaleArtifactError) as exc:
+        raise fail(str(exc)) from None
+    console.rule("summary")
+    console.print(f"workspace {ws.root}: ran {len(summary.ran)} stages, skipped {len(summary.skipped)}")
+    for key, value in summary.totals.items():
+        console.print(f"  {key}: {value}")
+    for name, seconds in summary.seconds.items():
+        console.print(f"  {name}: {seconds}s")

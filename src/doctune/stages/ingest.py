@@ -6,11 +6,12 @@ the other files go on. Identical files become one document.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
 from doctune.config import ConfigError, DoctuneConfig
-from doctune.ingest.collect import collect_documents
+from doctune.ingest.collect import collect_documents, expand_paths
 from doctune.records import Document
 from doctune.stages import StageResult
 from doctune.workspace import Workspace
@@ -26,20 +27,32 @@ def run(
     if not chosen:
         raise ConfigError("nothing to ingest: give paths on the command line or set ingest.paths in the config")
     run = workspace.start_run("ingest", config)
+    fingerprint = source_fingerprint(chosen, config)
     docs, errors = collect_documents([Path(p) for p in chosen], config.ingest, progress=progress)
-    rec = run.write_artifact(
-        "documents",
-        docs,
-        Document,
-        errors=errors,
-        stats={"paths": chosen, "chars": sum(d.n_chars for d in docs), "formats": _count_formats(docs)},
-    )
+    stats = {
+        "paths": chosen,
+        "chars": sum(d.n_chars for d in docs),
+        "formats": _count_formats(docs),
+        "fingerprint": fingerprint,
+    }
+    rec = run.write_artifact("documents", docs, Document, errors=errors, stats=stats)
     return StageResult(
         stage="ingest",
         outputs={"documents": str(workspace.root / rec.path)},
         counts={"documents": len(docs), "errors": len(errors)},
         errors=[e.model_dump() for e in errors],
     )
+
+
+def source_fingerprint(paths: list[str], config: DoctuneConfig) -> str:
+    """A hash of the files ``paths`` expand to (name, size, modification time): a changed, added or removed
+    source file changes it, so `doctune run` knows to ingest again."""
+    files, _ = expand_paths([Path(p) for p in paths], config.ingest)
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def _count_formats(docs: list[Document]) -> dict[str, int]:

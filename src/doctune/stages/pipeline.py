@@ -1,0 +1,136 @@
+"""`doctune run`: every stage in order, each skipped when its artifact is current.
+
+A run killed at any point resumes: finished stages are skipped (their artifacts are fresh), LLM calls
+of an interrupted stage come back from the call cache, and an interrupted training run continues from
+its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctune.config import DoctuneConfig
+from doctune.records import DatasetItem
+from doctune.stages import StageResult
+from doctune.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    name: str
+    artifact: str
+    run: Callable[..., StageResult]
+    is_current: Callable[[DoctuneConfig, Workspace], bool] | None = None
+
+
+@dataclass
+class PipelineSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    results: dict[str, StageResult] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+def _documents_current(config: DoctuneConfig, workspace: Workspace) -> bool:
+    from doctune.stages.ingest import source_fingerprint
+
+    if workspace.freshness("documents", config) != "fresh" or not config.ingest.paths:
+        return False
+    recorded = workspace.manifest()["documents"].stats.get("fingerprint")
+    return recorded == source_fingerprint(list(config.ingest.paths), config)
+
+
+def _training_current(config: DoctuneConfig, workspace: Workspace) -> bool:
+    from doctune.stages.train import _resumable_dir
+
+    if workspace.freshness("training_runs", config) != "fresh":
+        return False
+    interrupted = _resumable_dir(workspace)
+    return interrupted is None or (interrupted / "metrics.json").exists()
+
+
+def steps(config: DoctuneConfig) -> list[Step]:
+    from doctune.stages import chunk, curate, curate_report, export, generate, ingest, summarize
+
+    plan = [
+        Step("ingest", "documents", ingest.run, _documents_current),
+        Step("summarize", "summaries", summarize.run),
+        Step("chunk", "chunks", chunk.run),
+        Step("generate qa", "qa", generate.run_qa),
+    ]
+    if "multihop" in config.curate.sources:
+        plan.append(Step("generate multihop", "multihop", generate.run_multihop))
+    plan += [
+        Step("curate dedup", "dedup", curate.run_dedup),
+        Step("curate cluster", "clustered", curate.run_cluster),
+        Step("curate split", "dataset", curate.run_split),
+        Step("curate report", "", curate_report.run_report),
+        Step("curate map", "", curate_report.run_map),
+        Step("export", "exports", export.run),
+        Step("train", "training_runs", _train_resuming, _training_current),
+    ]
+    return plan
+
+
+def _train_resuming(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+    """Train, continuing an interrupted run when its checkpoint is there."""
+    from doctune.stages import train
+    from doctune.stages.train import _resumable_dir
+
+    interrupted = _resumable_dir(workspace)
+    resume = interrupted is not None and not (interrupted / "metrics.json").exists()
+    return train.run(config, workspace, progress=progress, resume=resume)
+
+
+def run_pipeline(
+    config: DoctuneConfig,
+    workspace: Workspace,
+    progress: bool = True,
+    on_step: Callable[[str, StageResult | None], None] | None = None,
+) -> PipelineSummary:
+    """Run every stage whose artifact is not current; ``on_step(name, result_or_None_if_skipped)``."""
+    summary = PipelineSummary()
+    for step in steps(config):
+        current = (
+            step.is_current(config, workspace)
+            if step.is_current is not None
+            else bool(step.artifact) and workspace.freshness(step.artifact, config) == "fresh"
+        )
+        if current:
+            summary.skipped.append(step.name)
+            if on_step:
+                on_step(step.name, None)
+            continue
+        start = time.perf_counter()
+        result = step.run(config, workspace, progress=progress)
+        summary.seconds[step.name] = round(time.perf_counter() - start, 1)
+        summary.ran.append(step.name)
+        summary.results[step.name] = result
+        if on_step:
+            on_step(step.name, result)
+    summary.totals = totals(config, workspace)
+    return summary
+
+
+def totals(config: DoctuneConfig, workspace: Workspace) -> dict[str, Any]:
+    """What the workspace holds now: documents, chunks, items, splits, the last training run."""
+    manifest = workspace.manifest()
+    out: dict[str, Any] = {
+        name: manifest[name].rows for name in ("documents", "chunks", "qa", "multihop", "dedup") if name in manifest
+    }
+    if "dataset" in manifest:
+        splits: dict[str, int] = {}
+        for item in workspace.read_rows("dataset", DatasetItem):
+            splits[item.split] = splits.get(item.split, 0) + 1
+        out["splits"] = splits
+    if "training_runs" in manifest:
+        rec = manifest["training_runs"]
+        out["training"] = {"seconds": rec.duration_s, **rec.stats}
+    return out
