@@ -165,7 +165,7 @@ def test_plugins_register_by_name() -> None:
         np.testing.assert_allclose(vectors, 0.5)  # normalised by the base class
         assert vectors.dtype == np.float32
     finally:
-        emb._EMBEDDERS.pop("ones-test")
+        emb.EMBEDDERS.unregister("ones-test")
 
 
 def _embedding_reply(payload: dict) -> ScriptedReply:

@@ -250,12 +250,12 @@ def test_evaluate_models_and_writers(tmp_path):
     for text in (table, page, path.read_text()):
         for name in ("base", "tuned", "eval", "rephrased_eval"):
             assert name in text
-    assert "<script" in page and "cdn.plot.ly" not in page.split("<h2>")[0].lower().replace("plotly.min", "")
+    assert "<script" in page and not re.search(r"<script[^>]*\bsrc=", page)  # plotly.js inlined: works offline
+    assert len(page) > 1_000_000
 
 
 def test_report_records_judge_refusal():
     judge = queued(*["I'm sorry, I can't help with that."] * 1)
-    judge.backend.spec = ModelSpec(backend="fake", max_concurrency=1)
     FakeBackend.register_script("eval-one", lambda _m: "an answer")
     report = evaluate_models({"m": client_for("eval-one")}, {"eval": ITEMS[:1]}, judge, n_resamples=100)
     row = report["results"]["m"]["eval"]["items"][0]

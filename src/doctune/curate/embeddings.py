@@ -16,16 +16,17 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from importlib.metadata import PackageNotFoundError, distribution, entry_points
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from doctune.config import ConfigError, ModelSpec
 from doctune.generate.groups import hashed_tfidf
+from doctune.plugins import PluginRegistry, open_wal_database, validate_options
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,7 @@ class Embedder(ABC):
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        try:
-            self.options = self.Options.model_validate(spec.options)
-        except ValidationError as exc:
-            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"embedder '{self.name}' options: {bad}") from exc
+        self.options = validate_options(self.Options, spec.options, f"embedder '{self.name}'")
         self.dimension: int | None = None  # known once something was embedded
 
     @abstractmethod
@@ -88,40 +85,14 @@ class Embedder(ABC):
 
 
 # -- registry ---------------------------------------------------------------------------------------------------
-_EMBEDDERS: dict[str, type[Embedder]] = {}
-_ENTRY_POINTS_LOADED = False
-
-
-def register_embedder(cls: type[Embedder]) -> type[Embedder]:
-    """Class decorator: make an embedder available under ``cls.name``."""
-    _EMBEDDERS[cls.name] = cls
-    return cls
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group="doctune.embedders"):
-        try:
-            register_embedder(ep.load())
-        except Exception as exc:  # a broken plugin must not break the built-ins
-            log.warning("embedder plugin %s failed to load: %s", ep.name, exc)
-
-
-def embedder_names() -> list[str]:
-    _load_entry_points()
-    return sorted(_EMBEDDERS)
+EMBEDDERS: PluginRegistry[Embedder] = PluginRegistry("embedder", "doctune.embedders")
+register_embedder = EMBEDDERS.register
+embedder_names = EMBEDDERS.names
 
 
 def create_embedder(spec: ModelSpec) -> Embedder:
     """Instantiate the embedder a spec names. Cheap: no network, no model load."""
-    _load_entry_points()
-    cls = _EMBEDDERS.get(spec.backend)
-    if cls is None:
-        raise ConfigError(f"unknown embedder '{spec.backend}' (available: {', '.join(embedder_names())})")
-    return cls(spec)
+    return EMBEDDERS.get(spec.backend)(spec)
 
 
 # -- backends ---------------------------------------------------------------------------------------------------
@@ -300,12 +271,9 @@ class EmbeddingCache:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no committed batch
-            conn.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-            self._conn = conn
+            self._conn = open_wal_database(
+                self.path, "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+            )
         return self._conn
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:

@@ -71,7 +71,7 @@ def comparison_rows(report: Mapping[str, Any]) -> list[list[str]]:
 
 
 SUMMARY_HEADER = ["model", "split", "n", "accuracy", "CI", "token F1", "emb. sim.", "errors (answer/judge)"]
-COMPARISON_HEADER = ["split", "metric", "base", "tuned", "base", "tuned", "diff", "CI", "n"]
+COMPARISON_HEADER = ["split", "metric", "base model", "tuned model", "base score", "tuned score", "diff", "CI", "n"]
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from doctune.config import ConfigError, ModelSpec
+from doctune.config import ModelSpec
+from doctune.plugins import validate_options
 
 
 class Message(BaseModel):
@@ -75,11 +76,7 @@ class LLMBackend(ABC):
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        try:
-            self.options = self.Options.model_validate(spec.options)
-        except ValidationError as exc:
-            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"backend '{self.name}' options: {bad}") from exc
+        self.options = validate_options(self.Options, spec.options, f"backend '{self.name}'")
 
     def default_params(self) -> CallParams:
         return CallParams(temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, seed=self.spec.seed)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from doctune.llm.base import CallParams, Completion, Message
+from doctune.plugins import open_wal_database
 
 
 def call_key(identity: str, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None) -> str:
@@ -34,12 +35,9 @@ class CallCache:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no committed call
-            conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, completion TEXT NOT NULL)")
-            self._conn = conn
+            self._conn = open_wal_database(
+                self.path, "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, completion TEXT NOT NULL)"
+            )
         return self._conn
 
     def get(self, key: str) -> Completion | None:

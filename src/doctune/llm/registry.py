@@ -3,46 +3,14 @@ packages add theirs through the ``doctune.backends`` entry-point group."""
 
 from __future__ import annotations
 
-import logging
-from importlib.metadata import entry_points
-
-from doctune.config import ConfigError, ModelSpec
+from doctune.config import ModelSpec
 from doctune.llm.base import LLMBackend
+from doctune.plugins import PluginRegistry
 
-log = logging.getLogger(__name__)
-_BACKENDS: dict[str, type[LLMBackend]] = {}
-_ENTRY_POINTS_LOADED = False
-
-
-def register_backend(cls: type[LLMBackend]) -> type[LLMBackend]:
-    """Class decorator: make a backend available under ``cls.name``."""
-    _BACKENDS[cls.name] = cls
-    return cls
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group="doctune.backends"):
-        try:
-            register_backend(ep.load())
-        except Exception as exc:  # a broken plugin must not break the built-ins
-            log.warning("backend plugin %s failed to load: %s", ep.name, exc)
-
-
-def backend_names() -> list[str]:
-    _load_entry_points()
-    return sorted(_BACKENDS)
-
-
-def backend_class(name: str) -> type[LLMBackend]:
-    _load_entry_points()
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise ConfigError(f"unknown backend '{name}' (available: {', '.join(backend_names())})") from None
+BACKENDS: PluginRegistry[LLMBackend] = PluginRegistry("backend", "doctune.backends")
+register_backend = BACKENDS.register
+backend_names = BACKENDS.names
+backend_class = BACKENDS.get
 
 
 def create_backend(spec: ModelSpec) -> LLMBackend:
