@@ -262,6 +262,32 @@ class ExportConfig(Section):
     )
 
 
+class GateConfig(Section):
+    """When a tuned model may be promoted over the base model."""
+
+    split: str = Field("rephrased_eval", description="Split the gate is decided on.")
+    metric: Literal["accuracy", "token_f1", "embedding_similarity"] = Field("accuracy", description="Metric compared.")
+    min_margin: float = Field(0.0, description="tuned - base must be at least this.")
+    require_ci_above_zero: bool = Field(
+        True, description="The paired bootstrap interval of tuned - base must be above 0."
+    )
+
+
+class EvaluateConfig(Section):
+    """Judged evaluation of base and tuned models (`doctune eval`)."""
+
+    splits: list[str] = Field(
+        default_factory=lambda: ["mirror", "eval", "rephrased_eval", "manual"],
+        description="Splits answered and graded (those the dataset lacks are skipped).",
+    )
+    max_items_per_split: int | None = Field(None, ge=1, description="Evaluate at most this many items per split.")
+    max_tokens: int = Field(128, ge=1, description="Longest answer in tokens (same for every model).")
+    n_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for confidence intervals.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    seed: int = Field(0, description="Bootstrap seed.")
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+
 class DoctuneConfig(Section):
     """The whole configuration."""
 
@@ -277,6 +303,7 @@ class DoctuneConfig(Section):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

@@ -144,10 +144,14 @@ class Registry:
         state = self._load()
         return self._find(state, state.current) if state.current else None
 
-    def promote(self, id_or_prefix: str) -> ModelEntry:
-        """Make a model current (the previous current goes onto the history); a no-op for the current one."""
+    def promote(self, id_or_prefix: str, force: bool = False) -> ModelEntry:
+        """Make a model current (the previous current goes onto the history); a no-op for the current one.
+        A model that failed its evaluation gate is refused unless ``force``."""
         state = self._load()
         entry = self._find(state, id_or_prefix)
+        if entry.metrics.get("gate_passed") is False and not force:
+            reason = entry.metrics.get("gate_reason", "")
+            raise RegistryError(f"{entry.id} failed its evaluation gate ({reason}); promote with --force to override")
         if state.current == entry.id:
             return entry
         if state.current is not None:

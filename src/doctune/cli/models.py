@@ -70,11 +70,17 @@ def show_cmd(model_id: IdArg, config: ConfigOpt = None, set_: SetOpt = None, wor
 
 
 @models_app.command("promote")
-def promote_cmd(model_id: IdArg, config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
-    """Make a model the current one."""
+def promote_cmd(
+    model_id: IdArg,
+    force: Annotated[bool, typer.Option("--force", help="Promote even a model that failed its gate.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Make a model the current one (refused for a model that failed its evaluation gate, unless --force)."""
     reg = _registry(config, set_, workspace)
     try:
-        entry = reg.promote(model_id)
+        entry = reg.promote(model_id, force=force)
     except RegistryError as exc:
         raise fail(str(exc)) from None
     console.print(f"[green]current model:[/] {entry.id}")

@@ -107,3 +107,44 @@ def run_cmd(
         console.print(f"  {key}: {value}")
     for name, seconds in summary.seconds.items():
         console.print(f"  {name}: {seconds}s")
+
+
+@app.command("eval")
+def eval_cmd(
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(help="Models to evaluate: `base` and/or registry ids (default: base + current)."),
+    ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option("--compare", help="A/B: compare two models (ids or `base`) on the same items."),
+    ] = None,
+    check_judge: Annotated[
+        bool, typer.Option("--check-judge", help="Also grade references and wrong answers.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Answer each split with each model, grade with the judge, report with confidence intervals, apply the gate."""
+    from doctune.registry import RegistryError
+    from doctune.stages import evaluate as stage
+
+    chosen = list(compare) if compare else (list(models) if models else None)
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        result = stage.run(cfg, ws, models=chosen, with_judge_check=check_judge, progress=state.progress)
+    except (ConfigError, StaleArtifactError, RegistryError) as exc:
+        raise fail(str(exc)) from None
+    console.print(result.stats["markdown"], markup=False, highlight=False)
+    if result.stats.get("judge_check"):
+        jc = result.stats["judge_check"]
+        console.print(
+            f"judge check: references judged correct {jc['reference_correct']:.0%}, "
+            f"wrong answers judged incorrect {jc['wrong_incorrect']:.0%}, agreement {jc['agreement']:.0%}"
+        )
+    for model, gate in result.stats["gate"].items():
+        verdict = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
+        console.print(f"gate for {model}: {verdict} ({gate['reason']})")
+    for name, path in result.outputs.items():
+        console.print(f"  {name} -> {path}")
