@@ -16,6 +16,7 @@ from genutil import RIVERS, SOLAR, qa_reply
 
 FakeBackend.register_script("pipeline-script", qa_reply)
 REPHRASE = json.dumps({"question": "Put another way?", "answer": "Same."})
+VERDICT = json.dumps({"reason": "Fine.", "verdict": "correct"})
 
 
 def configure(tmp_path) -> tuple[DoctuneConfig, Workspace]:
@@ -32,9 +33,11 @@ def configure(tmp_path) -> tuple[DoctuneConfig, Workspace]:
                 "generator": {"backend": "fake", "model": "pipeline-script", "options": {"default_reply": "About it."}},
                 "rephraser": {"backend": "fake", "options": {"default_reply": REPHRASE}},
                 "embedder": {"backend": "fake"},
+                "judge": {"backend": "fake", "options": {"default_reply": VERDICT}},
             },
             "curate": {"label_clusters": False, "eval_share": 0.3, "mirror_size": 2},
             "train": {"max_steps": 1, "max_length": 64, "per_device_batch_size": 4, "save_steps": 1},
+            "evaluate": {"splits": ["eval"], "max_tokens": 8, "n_resamples": 200},
         }
     )
     return cfg, Workspace(cfg.workspace)
@@ -45,11 +48,11 @@ def test_run_everything_then_skip_then_rerun_what_changed(tmp_path):
     cfg, ws = configure(tmp_path)
     first = pipeline.run_pipeline(cfg, ws, progress=False)
     assert first.skipped == []
-    assert first.ran[0] == "ingest" and first.ran[-1] == "train"
+    assert first.ran[0] == "ingest" and first.ran[-2:] == ["train", "eval"]
     assert first.totals["splits"]["train"] > 0 and "training" in first.totals
 
     second = pipeline.run_pipeline(cfg, ws, progress=False)
-    assert second.ran == ["curate report", "curate map"]  # cheap views, always redrawn
+    assert second.ran == ["curate report", "curate map", "eval"]  # cheap views and cached verdicts
 
     # a source file changes: ingest and everything downstream run again, training included
     solar = tmp_path / "docs" / "solar.md"

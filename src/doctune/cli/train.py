@@ -107,6 +107,10 @@ def run_cmd(
         console.print(f"  {key}: {value}")
     for name, seconds in summary.seconds.items():
         console.print(f"  {name}: {seconds}s")
+    if "eval" in summary.results:
+        from doctune.stages.pipeline import eval_summary
+
+        console.print(eval_summary(summary.results["eval"]), markup=False, highlight=False)
 
 
 @app.command("eval")

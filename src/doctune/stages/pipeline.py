@@ -57,7 +57,7 @@ def _training_current(config: DoctuneConfig, workspace: Workspace) -> bool:
 
 
 def steps(config: DoctuneConfig) -> list[Step]:
-    from doctune.stages import chunk, curate, curate_report, export, generate, ingest, summarize
+    from doctune.stages import chunk, curate, curate_report, evaluate, export, generate, ingest, summarize
 
     plan = [
         Step("ingest", "documents", ingest.run, _documents_current),
@@ -75,6 +75,7 @@ def steps(config: DoctuneConfig) -> list[Step]:
         Step("curate map", "", curate_report.run_map),
         Step("export", "exports", export.run),
         Step("train", "training_runs", _train_resuming, _training_current),
+        Step("eval", "", evaluate.run),  # answers and verdicts come from the cache when nothing changed
     ]
     return plan
 
@@ -134,3 +135,11 @@ def totals(config: DoctuneConfig, workspace: Workspace) -> dict[str, Any]:
         rec = manifest["training_runs"]
         out["training"] = {"seconds": rec.duration_s, **rec.stats}
     return out
+
+
+def eval_summary(result: StageResult) -> str:
+    """The scores table and the gate of an eval result, for the end-of-run summary."""
+    lines = [result.stats["markdown"]]
+    for model, gate in result.stats["gate"].items():
+        lines.append(f"gate for {model}: {'PASSED' if gate['passed'] else 'FAILED'} ({gate['reason']})")
+    return "\n".join(lines)
