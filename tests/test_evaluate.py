@@ -263,3 +263,36 @@ def test_report_records_judge_refusal():
     assert report["results"]["m"]["eval"]["n_judge_failures"] == 1
     assert report["results"]["m"]["eval"]["accuracy"]["mean"] is None
     assert "m" in markdown_table(report)
+
+
+def test_eval_stage_with_role_models_and_judge_check(tmp_path):
+    """Any configured model (here two scripted ones standing in for OpenAI-compatible endpoints) can be evaluated."""
+    import json as _json
+
+    from doctune.config import DoctuneConfig
+    from doctune.registry import Registry
+    from doctune.stages import evaluate as stage
+    from doctune.workspace import Workspace
+
+    FakeBackend.register_script("knows", lambda m: m[-1].content.split("?")[0] + ": yes, the reference holds.")
+    verdict = _json.dumps({"reason": "ok", "verdict": "correct"})
+    cfg = DoctuneConfig.model_validate(
+        {
+            "workspace": str(tmp_path),
+            "models": {
+                "generator": {"backend": "fake", "options": {"default_reply": "I do not know."}},
+                "rephraser": {"backend": "fake", "model": "knows"},
+                "judge": {"backend": "fake", "options": {"default_reply": verdict}},
+                "embedder": {"backend": "fake"},
+            },
+            "evaluate": {"splits": ["eval"], "n_resamples": 200},
+        }
+    )
+    ws = Workspace(tmp_path)
+    rows = [item(i).model_copy(update={"split": "eval"}) for i in range(4)]
+    ws.start_run("curate", cfg).write_artifact("dataset", rows, DatasetItem)
+    result = stage.run(cfg, ws, models=["role:generator", "role:rephraser"], with_judge_check=True, progress=False)
+    assert "role:generator" in result.stats["markdown"] and "role:rephraser" in result.stats["markdown"]
+    assert result.stats["judge_check"]["wrong_incorrect"] == 0.0  # a judge that passes everything is caught
+    assert set(result.stats["gate"]) == {"role:rephraser"}
+    assert Registry(ws).list_entries() == []  # role models are not registry entries: nothing recorded

@@ -117,7 +117,9 @@ def run_cmd(
 def eval_cmd(
     models: Annotated[
         list[str] | None,
-        typer.Argument(help="Models to evaluate: `base` and/or registry ids (default: base + current)."),
+        typer.Argument(
+            help="Models: `base`, registry ids, or `role:NAME` for a config role's model (default: base + current)."
+        ),
     ] = None,
     compare: Annotated[
         tuple[str, str] | None,

@@ -28,10 +28,22 @@ from doctune.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-def student_client(workspace: Workspace, model_id: str, max_tokens: int) -> tuple[str, LLMClient]:
-    """(display name, client) of ``base`` or a registered model, run by transformers (merged once, cached)."""
+ROLE_PREFIX = "role:"
+
+
+def student_client(
+    workspace: Workspace, model_id: str, max_tokens: int, config: DoctuneConfig | None = None
+) -> tuple[str, LLMClient]:
+    """(display name, client) of ``base`` or a registered model, run by transformers (merged once, cached),
+    or of ``role:NAME``: the model a config role points at (e.g. any OpenAI-compatible endpoint)."""
     from doctune.train.export_model import export_merged
 
+    if model_id.startswith(ROLE_PREFIX):
+        role = model_id.removeprefix(ROLE_PREFIX)
+        if config is None or role not in type(config.models).model_fields:
+            raise ConfigError(f"{model_id}: no such model role (roles: {', '.join(type(config.models).model_fields)})")
+        spec = getattr(config.models, role).model_copy(update={"max_tokens": max_tokens})
+        return model_id, LLMClient(create_backend(spec), call_cache(workspace))
     entry, weights, base = resolve_model(workspace, model_id)
     if entry is None:
         folder, name = base, BASE
@@ -60,7 +72,7 @@ def run(
     if not splits:
         raise ConfigError(f"the dataset has none of the splits {cfg.splits}")
     names = models or [baseline, _default_tuned(workspace)]
-    clients = dict(student_client(workspace, m, cfg.max_tokens) for m in names)
+    clients = dict(student_client(workspace, m, cfg.max_tokens, config) for m in names)
     judge = open_client(config, workspace, "judge")
     system_prompt = (
         config.train.system_prompt if config.train.system_prompt is not None else config.export.system_prompt
@@ -88,7 +100,7 @@ def run(
     for tuned in others:
         passed, reason = gate_decision(report, GateRule(**cfg.gate.model_dump()), base_name, tuned)
         gates[tuned] = {"passed": passed, "reason": reason}
-        if tuned != BASE:
+        if tuned != BASE and not tuned.startswith(ROLE_PREFIX):
             registry.record_scores(tuned, _scores(report, tuned) | {"gate_passed": passed, "gate_reason": reason})
     report["gate"] = gates
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
