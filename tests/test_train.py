@@ -211,3 +211,16 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     registry.promote(second_id)
     assert registry.current().id == second_id
     assert registry.rollback().id == first.id == registry.current().id
+
+
+@pytest.mark.slow
+def test_early_stopping_ends_a_diverging_run(tmp_path, model_dir):
+    """A learning rate far too high makes eval loss rise: the run stops before max_steps and keeps the best."""
+    from doctune.train.trainer import train
+
+    examples = [{"messages": chat_messages(q, a, "Answer briefly.")} for q, a in FACTS]
+    cfg = _quick_config(
+        max_steps=12, learning_rate=0.5, eval_steps=1, save_steps=1, early_stopping_patience=1, save_total_limit=3
+    )
+    result = train(cfg, model_dir, examples, {"eval": examples[:3]}, tmp_path / "run", progress=False)
+    assert result.stopped_early and result.steps < 12
