@@ -114,7 +114,7 @@ def test_config_rejects_unknown_keys_and_misaligned_early_stopping():
         TrainConfig(lora_rank=8)
     with pytest.raises(ValueError, match="multiple"):
         TrainConfig(early_stopping_patience=2, eval_steps=3, save_steps=4)
-    assert TrainConfig(early_stopping_patience=2, eval_steps=2, save_steps=4).tracking == "tensorboard"
+    assert TrainConfig(early_stopping_patience=2, eval_steps=2, save_steps=4).early_stopping_patience == 2
 
 
 class _Interrupt(Exception):
@@ -184,7 +184,8 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     splits = ["train"] * 8 + ["eval"] * 2
     items = [_item(i, q, a, split) for i, ((q, a), split) in enumerate(zip(FACTS, splits, strict=True))]
     ws.start_run("curate", cfg).write_artifact("dataset", items, DatasetItem)
-    monkeypatch.setattr(train_stage, "train_config", lambda config: _quick_config(max_steps=2, save_steps=2))
+    quick = _quick_config(max_steps=2, save_steps=2, tracking=["tensorboard", "mlflow"])
+    monkeypatch.setattr(train_stage, "train_config", lambda config: quick)
 
     result = train_stage.run(cfg, ws, progress=False)
     assert result.counts == {"train_items": 8, "steps": 2, "eval_items": 2}
@@ -204,6 +205,16 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     steps = {s.kind: s for s in lineage(first.id, ws)}
     assert list(steps) == ["adapter", "dataset", "items", "chunks", "documents"]
     assert steps["dataset"].sha256 == ws.manifest()["dataset"].sha256 and steps["dataset"].unchanged
+    # tracked in the workspace's MLflow store, tagged with the lineage, and found from the registry entry
+    from mlflow import MlflowClient
+
+    assert set(first.tracking) == {"tensorboard", "mlflow"} and "mlflow.db" in first.tracking["mlflow"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    [tracked] = client.search_runs([client.get_experiment_by_name("doctune").experiment_id])
+    assert tracked.info.run_name == row.run_id and tracked.info.status == "FINISHED"
+    assert tracked.info.run_id in first.tracking["mlflow"]
+    assert tracked.data.tags["doctune.dataset_sha256"] == row.dataset_sha256
+    assert tracked.data.tags["doctune.base_model"] == "SmolLM2-135M-Instruct"
 
     # a second trained model; promote both in turn, then roll back to the first
     second_id = train_stage.run(cfg, ws, progress=False).outputs["registry_id"]
@@ -224,3 +235,57 @@ def test_early_stopping_ends_a_diverging_run(tmp_path, model_dir):
     )
     result = train(cfg, model_dir, examples, {"eval": examples[:3]}, tmp_path / "run", progress=False)
     assert result.stopped_early and result.steps < 12
+
+
+@pytest.mark.slow
+def test_padding_free_batches_keep_attention_within_each_example(tmp_path, model_dir, tokenizer):
+    """The trainer's padding-free collator flattens a batch into one row; the loss must equal the examples' own."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from doctune.train.data import to_dataset, tokenize_examples
+    from doctune.train.metrics import TokenCounter
+    from doctune.train.trainer import _sft_args, counting_sft_trainer
+
+    examples = [{"messages": chat_messages(q, a, "Answer briefly.")} for q, a in FACTS[:4]]
+    tokenized, _ = tokenize_examples(examples, tokenizer, 128)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    cfg = _quick_config(max_steps=1)
+    assert cfg.padding_free and not cfg.packing
+    args = _sft_args(cfg, tmp_path, "cpu", "fp32", None, progress=False)
+    trainer = counting_sft_trainer(
+        TokenCounter(), model=model, args=args, train_dataset=to_dataset(tokenized), processing_class=tokenizer
+    )
+    batch = trainer.data_collator([dict(t) for t in tokenized])
+    assert batch["input_ids"].shape[0] == 1 and "position_ids" in batch  # one row, no padding
+    assert batch["input_ids"].shape[1] == sum(len(t["input_ids"]) for t in tokenized)
+
+    def summed_nll(input_ids, labels, **extra):
+        logits = model(input_ids=input_ids, **extra).logits[:, :-1].float()
+        target = labels[:, 1:]
+        return torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="sum")
+
+    with torch.no_grad():
+        separate = sum(summed_nll(torch.tensor([t["input_ids"]]), torch.tensor([t["labels"]])) for t in tokenized)
+        flattened = summed_nll(batch["input_ids"], batch["labels"], position_ids=batch["position_ids"])
+        leaking = summed_nll(batch["input_ids"], batch["labels"])  # no position ids: one long causal sequence
+    assert flattened.item() == pytest.approx(separate.item(), rel=1e-4)
+    assert abs(leaking.item() - separate.item()) > 1e-2 * separate.item()  # the check can tell the difference
+
+
+def test_device_and_precision_follow_the_hardware_unless_configured(monkeypatch):
+    """A bf16-capable CUDA GPU gets cuda + bf16 with no config change; config overrides win; CPU stays fp32."""
+    import torch
+
+    from doctune.train.trainer import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_device(TrainConfig()) == ("cuda", "bf16")
+    assert resolve_device(TrainConfig(precision="fp32")) == ("cuda", "fp32")
+    assert resolve_device(TrainConfig(device="cpu")) == ("cpu", "fp32")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100
+    assert resolve_device(TrainConfig()) == ("cuda", "fp32")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(TrainConfig()) == ("cpu", "fp32")
+    assert resolve_device(TrainConfig(precision="bf16")) == ("cpu", "bf16")  # CPU autocast, on request only

@@ -61,6 +61,9 @@ class ModelEntry(BaseModel):
     status: str = Field("registered", description="registered | current | retired (was current before)")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Manifest sha256 of the inputs at training.")
     items_path: str | None = Field(None, description="JSON file of the item ids per split, relative to the workspace.")
+    tracking: dict[str, str] = Field(
+        default_factory=dict, description="Tracker -> where the training run's metrics are."
+    )
 
 
 class RegistryState(BaseModel):
@@ -312,5 +315,6 @@ def register_training_run(
         metrics=metrics,
         artifacts={name: manifest[name].sha256 for name in LINEAGE_ARTIFACTS if name in manifest},
         items_path=str(items_file.relative_to(workspace.root)),
+        tracking=json.loads(row.tracking_json or "{}"),
     )
     return Registry(workspace).register(entry)

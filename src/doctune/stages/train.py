@@ -51,6 +51,7 @@ class TrainingRun(BaseModel):
     padding_share: float
     device: str
     precision: str
+    tracking_json: str = Field("{}", description="JSON object: tracker -> where its run is (MLflow URI and run id...).")
 
 
 def train_config(config: DoctuneConfig) -> TrainConfig:
@@ -97,6 +98,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resume: bool = False) -> StageResult:
     """Train on the dataset's train split and record the run in ``training_runs``."""
+    from doctune.train.tracking import RunInfo
     from doctune.train.trainer import train
 
     cfg = train_config(config)
@@ -116,6 +118,13 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
     if resume and previous is None:
         log.info("no checkpoint to resume in %s: starting a new run", workspace.runs_dir)
     base = base_model_path(config, cfg)
+    dataset_sha = run_.input_hashes(["dataset"]).get("dataset", "")
+    is_embedded = not cfg.base_model and base.name.startswith(EMBEDDED_NAME)
+    tags = {"doctune.project": config.project, "doctune.dataset_sha256": dataset_sha}
+    tags["doctune.base_model"] = EMBEDDED_NAME if is_embedded else str(base)
+    info = RunInfo(
+        experiment=cfg.experiment or config.project, run_name=run_.run_id, tags=tags, store_dir=workspace.root
+    )
     result = train(
         cfg,
         base,
@@ -124,10 +133,9 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
         output_dir,
         resume=previous is not None,
         progress=progress,
+        run_info=info,
     )
     root = workspace.root
-    dataset_sha = run_.input_hashes(["dataset"]).get("dataset", "")
-    is_embedded = not cfg.base_model and base.name.startswith(EMBEDDED_NAME)
     row = TrainingRun(
         run_id=run_.run_id,
         base_model=EMBEDDED_NAME if is_embedded else str(base),
@@ -145,6 +153,7 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
         padding_share=result.padding_share,
         device=result.device,
         precision=result.precision,
+        tracking_json=json.dumps(result.tracking, sort_keys=True),
     )
     rows = [*_previous_rows(workspace), row]
     stats = {

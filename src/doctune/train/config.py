@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: the attention and MLP projections of Llama-style models (SmolLM2, Llama, Qwen, Mistral)
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -71,15 +72,47 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(
         1, ge=1, description="Log loss, learning rate, grad norm and tokens/s every this many steps."
     )
-    tracking: Literal["tensorboard", "mlflow", "wandb", "none"] = Field(
-        "tensorboard", description="Where metrics go besides the run folder (TensorBoard logs live in the run)."
+    tracking: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="Where metrics go besides log_history.json and loss.png in the run folder: tensorboard "
+        "(<run>/tensorboard), mlflow (local SQLite store <workspace>/mlflow/mlflow.db unless mlflow_tracking_uri), "
+        "wandb (online with an API key, else offline); a name or a list; none or []: nowhere else.",
     )
+    experiment: str | None = Field(None, description="MLflow experiment and W&B project; none: the project name.")
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (http(s)://server, sqlite:///file, databricks); none: the workspace's SQLite "
+        "store. Credentials go in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN.",
+    )
+    wandb_mode: Literal["online", "offline"] | None = Field(
+        None,
+        description="none: WANDB_MODE, else online when an API key is set up (WANDB_API_KEY or `wandb login`), else "
+        "offline (upload later with `wandb sync <run>/train/wandb/offline-run-*`).",
+    )
+    wandb_entity: str | None = Field(None, description="W&B team or user; none: the key's default entity.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="auto: bf16 on a CUDA GPU that supports it, else fp32; bf16 on CPU is autocast, faster only "
         "with long batches on CPUs with AMX/AVX512-BF16 (see bench/train.py).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_list(cls, value: object) -> object:
+        if value is None or value == "none":
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _no_credentials_in_uri(cls, value: str | None) -> str | None:
+        if value and re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", value, re.IGNORECASE):
+            raise ValueError(
+                "mlflow_tracking_uri must not hold a password (it would be saved with the run): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
+            )
+        return value
 
     @model_validator(mode="after")
     def _early_stopping_needs_aligned_saves(self) -> TrainConfig:

@@ -55,10 +55,12 @@ class ThroughputCallback(TrainerCallback):
         self._since_log = (0, 0.0)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        _synchronize(args)
         self._started = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._started is not None:
+            _synchronize(args)  # CUDA kernels run asynchronously: wait for the step's before reading the clock
             self.counter.step_time_s += time.perf_counter() - self._started
             self._started = None
 
@@ -74,6 +76,14 @@ class ThroughputCallback(TrainerCallback):
         logs.update(extra)
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
             state.log_history[-1].update(extra)
+
+
+def _synchronize(args: Any) -> None:
+    device = getattr(args, "device", None)
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
 
 
 def plot_losses(log_history: list[dict[str, Any]], path: Path, title: str = "training loss") -> Path | None:

@@ -4,6 +4,8 @@ Layout of ``output_dir`` after :func:`train`::
 
     checkpoint-<step>/      resumable checkpoints (every ``save_steps``; the last ``save_total_limit`` kept)
     tensorboard/            TensorBoard event files (loss, learning rate, grad norm, tokens/s, eval losses)
+    wandb/                  the W&B run (with ``tracking: [wandb]``; MLflow's store is the workspace's)
+    tracking.json           ids of the tracked runs, continued on resume (see :mod:`doctune.train.tracking`)
     adapter/ or model/      the LoRA adapter (or the full model) with the tokenizer
     train_config.json       the resolved train config, base model and device
     log_history.json        every logged entry of the run
@@ -23,6 +25,7 @@ from typing import Any
 from doctune.train.config import TrainConfig
 from doctune.train.data import to_dataset, tokenize_examples
 from doctune.train.metrics import ThroughputCallback, TokenCounter, plot_losses
+from doctune.train.tracking import RunInfo, finish_trackers, open_trackers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class TrainResult:
     dropped_examples: int
     stopped_early: bool
     loss_plot: str | None
+    tracking: dict[str, str] = field(default_factory=dict, metadata={"doc": "tracker -> where its run is"})
 
 
 def resolve_device(cfg: TrainConfig) -> tuple[str, str]:
@@ -62,20 +66,6 @@ def resolve_device(cfg: TrainConfig) -> tuple[str, str]:
     return device, "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def _reporting_callbacks(tracking: str, log_dir: Path) -> list[Any]:
-    if tracking == "none":
-        return []
-    if tracking == "tensorboard":
-        from transformers.integrations import TensorBoardCallback
-
-        callback = TensorBoardCallback()
-        callback.logging_dir = str(log_dir)  # also used when the writer is reopened for the final evaluation
-        return [callback]
-    from transformers.integrations import get_reporting_integration_callbacks
-
-    return [cls() for cls in get_reporting_integration_callbacks([tracking])]
-
-
 def _last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -87,6 +77,63 @@ def _first(history: Sequence[Mapping[str, Any]], key: str, last: bool = False) -
     return (values[-1] if last else values[0]) if values else None
 
 
+def _sft_args(
+    cfg: TrainConfig, output_dir: Path, device: str, precision: str, eval_split: str | None, progress: bool
+) -> Any:
+    """TRL's ``SFTConfig`` for ``cfg``; ``eval_split``: the first non-empty eval split (none: no evaluation)."""
+    from trl import SFTConfig
+
+    early = cfg.early_stopping_patience is not None and eval_split is not None
+    return SFTConfig(
+        output_dir=str(output_dir),
+        seed=cfg.seed,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        activation_checkpointing=False,  # TRL's default (True) costs ~30% speed; small models don't need it
+        # padding-free without packing does not truncate: the examples are cut to max_length above
+        max_length=cfg.max_length if cfg.packing else None,
+        packing=cfg.packing,
+        padding_free=cfg.padding_free or cfg.packing,
+        bf16=precision == "bf16",
+        fp16=False,
+        use_cpu=device == "cpu",
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        eval_strategy="steps" if eval_split and cfg.eval_steps else "no",
+        eval_steps=cfg.eval_steps,
+        metric_for_best_model=f"eval_{eval_split}_loss" if early else None,
+        greater_is_better=False if early else None,
+        load_best_model_at_end=early,
+        report_to="none",  # doctune's trackers are added as callbacks, after the throughput callback
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+
+
+def _peft_config(cfg: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    if cfg.full_finetune:
+        return None
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules[0] if cfg.target_modules == ["all-linear"] else cfg.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
 def train(
     cfg: TrainConfig,
     base_model: str | Path,
@@ -96,17 +143,16 @@ def train(
     resume: bool = False,
     progress: bool = True,
     callbacks: Sequence[Any] = (),
+    run_info: RunInfo | None = None,
 ) -> TrainResult:
     """Fine-tune ``base_model`` (a local HF folder) on conversational examples ``{"messages": [...]}``.
 
     ``eval_sets`` maps a split name to its examples; empty ones are skipped. With ``resume`` the run continues
     from the last checkpoint in ``output_dir`` when there is one (from step 0 otherwise). ``callbacks`` are extra
-    ``transformers.TrainerCallback`` objects (tests use one to interrupt a run).
+    ``transformers.TrainerCallback`` objects (tests use one to interrupt a run). ``run_info`` names and tags the
+    tracked runs (default: experiment ``doctune``, MLflow store in ``output_dir``).
     """
-    import torch
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, PrinterCallback
-    from trl import SFTConfig
+    from transformers import AutoTokenizer
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -123,60 +169,52 @@ def train(
         tokenized, _ = tokenize_examples(examples, tokenizer, cfg.max_length)
         if tokenized:
             eval_ds[name] = to_dataset(tokenized)
-    do_eval = bool(eval_ds)
-    first_eval = next(iter(eval_ds), None)
-    early = cfg.early_stopping_patience is not None and do_eval
+    args = _sft_args(cfg, output_dir, device, precision, next(iter(eval_ds), None), progress)
+    resolved = {"train": cfg.model_dump(mode="json"), "base_model": str(base_model), "device": device}
+    resolved.update(precision=precision)
+    (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+    info = run_info or RunInfo(run_name=output_dir.name)
+    params = {**resolved, "train_examples": len(train_tok), "eval_examples": {k: len(v) for k, v in eval_ds.items()}}
+    trackers = open_trackers(cfg, info, output_dir, params)
+    try:
+        train_set = (train_tok, dropped)
+        every_callback = [*trackers, *callbacks]
+        result = _fit(
+            cfg, base_model, tokenizer, args, train_set, eval_ds, output_dir, resume, progress, every_callback
+        )
+    except BaseException:
+        finish_trackers(trackers, {}, [], failed=True)
+        raise
+    summary = {"final_loss": result.final_loss, "steps": result.steps, "tokens_per_second": result.tokens_per_second}
+    summary.update({f"final_eval_{k}_loss": v for k, v in result.eval_losses.items()})
+    files = [output_dir / "loss.png", output_dir / "metrics.json", output_dir / "train_config.json"]
+    result.tracking = finish_trackers(trackers, summary, files)
+    (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    return result
 
-    args = SFTConfig(
-        output_dir=str(output_dir),
-        seed=cfg.seed,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        num_train_epochs=cfg.num_epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.per_device_batch_size,
-        per_device_eval_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation,
-        gradient_checkpointing=False,  # TRL's default (True) costs ~30% speed; small models don't need it
-        # padding-free without packing does not truncate: the examples are cut to max_length above
-        max_length=cfg.max_length if cfg.packing else None,
-        packing=cfg.packing,
-        padding_free=cfg.padding_free or cfg.packing,
-        bf16=precision == "bf16",
-        fp16=False,
-        use_cpu=device == "cpu",
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        eval_strategy="steps" if do_eval and cfg.eval_steps else "no",
-        eval_steps=cfg.eval_steps,
-        metric_for_best_model=f"eval_{first_eval}_loss" if early else None,
-        greater_is_better=False if early else None,
-        load_best_model_at_end=early,
-        report_to="none",  # reporting callbacks are added below, after the throughput callback
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-    )
+
+def _fit(
+    cfg: TrainConfig,
+    base_model: str | Path,
+    tokenizer: Any,
+    args: Any,
+    train_set: tuple[list[dict[str, Any]], int],
+    eval_ds: dict[str, Any],
+    output_dir: Path,
+    resume: bool,
+    progress: bool,
+    callbacks: Sequence[Any],
+) -> TrainResult:
+    """Load the model, train (from the last checkpoint with ``resume``), evaluate, save; write the run's files."""
+    import torch
+    from transformers import AutoModelForCausalLM, EarlyStoppingCallback, PrinterCallback
+
+    train_tok, dropped = train_set
     dtype = torch.float32  # bf16 runs as autocast over fp32 master weights
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
-    peft_config = (
-        None
-        if cfg.full_finetune
-        else LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules[0] if cfg.target_modules == ["all-linear"] else cfg.target_modules,
-            task_type="CAUSAL_LM",
-        )
-    )
     counter = TokenCounter()
-    all_callbacks = [ThroughputCallback(counter), *_reporting_callbacks(cfg.tracking, output_dir / "tensorboard")]
-    if early:
+    all_callbacks: list[Any] = [ThroughputCallback(counter)]  # first: trackers then see tokens/s in each entry
+    if args.load_best_model_at_end:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = counting_sft_trainer(
         counter,
@@ -185,7 +223,7 @@ def train(
         train_dataset=to_dataset(train_tok),
         eval_dataset=eval_ds or None,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=_peft_config(cfg),
         callbacks=[*all_callbacks, *callbacks],
     )
     if not progress:
@@ -200,8 +238,8 @@ def train(
     log.info(
         "training %s on %s (%s, %s): %d examples, %s",
         "all weights" if cfg.full_finetune else f"a LoRA adapter (r={cfg.lora_r})",
-        device,
-        precision,
+        args.device,
+        "bf16" if args.bf16 else "fp32",
         Path(base_model).name,
         len(train_tok),
         ", ".join(f"{k}: {len(v)}" for k, v in eval_ds.items()) or "no eval split",
@@ -209,7 +247,7 @@ def train(
     trainer.train(resume_from_checkpoint=checkpoint)
 
     eval_losses: dict[str, float] = {}
-    if do_eval:
+    if eval_ds:
         metrics = trainer.evaluate()
         eval_losses = {name: float(metrics[f"eval_{name}_loss"]) for name in eval_ds if f"eval_{name}_loss" in metrics}
     weights_dir = output_dir / ("model" if cfg.full_finetune else "adapter")
@@ -218,17 +256,13 @@ def train(
 
     history = trainer.state.log_history
     (output_dir / "log_history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    resolved = {"train": cfg.model_dump(mode="json"), "base_model": str(base_model), "device": device}
-    resolved["precision"] = precision
-    (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
     plot = plot_losses(history, output_dir / "loss.png", title=f"{Path(base_model).name} fine-tuning")
-    max_steps = trainer.state.max_steps
     result = TrainResult(
         output_dir=str(output_dir),
         weights_dir=str(weights_dir),
         base_model=str(base_model),
-        device=device,
-        precision=precision,
+        device=args.device.type,
+        precision="bf16" if args.bf16 else "fp32",
         steps=trainer.state.global_step,
         resumed_from_step=resumed_from,
         initial_loss=_first(history, "loss"),
@@ -240,7 +274,7 @@ def train(
         label_tokens=counter.label_tokens,
         train_examples=len(train_tok),
         dropped_examples=dropped,
-        stopped_early=early and trainer.state.global_step < max_steps,
+        stopped_early=bool(args.load_best_model_at_end) and trainer.state.global_step < trainer.state.max_steps,
         loss_plot=str(plot) if plot else None,
     )
     (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
