@@ -148,9 +148,10 @@ def test_a_missing_package_or_unreachable_server_fails_before_training(tmp_path,
         open_trackers(TrainConfig(tracking="wandb"), RunInfo(), tmp_path, {})
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    cfg = TrainConfig(tracking="mlflow", mlflow_tracking_uri="http://127.0.0.1:9")
+    cfg = TrainConfig(tracking=["tensorboard", "mlflow"], mlflow_tracking_uri="http://127.0.0.1:9")
     with pytest.raises(TrackingError, match="http://127.0.0.1:9 could not be opened"):
         open_trackers(cfg, RunInfo(), tmp_path, {})
+    assert not (tmp_path / "tracking.json").exists()
 
 
 class _Broken(Tracker):
@@ -237,3 +238,26 @@ def test_real_training_tracks_one_run_per_tracker_across_a_kill_and_resume(tmp_p
     events.Reload()
     assert {s.step for s in events.Scalars("train/loss")} == set(range(1, 7))
     assert [s.step for s in events.Scalars("eval/eval_loss")][-1] == 6
+
+
+def test_train_command_reports_an_unreachable_tracking_server_and_trains_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from doctune.cli import app
+    from doctune.config import DoctuneConfig
+    from doctune.records import DatasetItem
+    from doctune.workspace import Workspace
+    from test_train import FACTS, _item
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    monkeypatch.chdir(tmp_path)  # no doctune.yaml here
+    ws = Workspace(tmp_path / "ws")
+    items = [_item(i, q, a, "train") for i, (q, a) in enumerate(FACTS[:4])]
+    ws.start_run("curate", DoctuneConfig()).write_artifact("dataset", items, DatasetItem)
+    args = ["--workspace", str(ws.root), "train", "--set", "train.tracking=[tensorboard, mlflow]"]
+    args += ["--set", "train.mlflow_tracking_uri=http://127.0.0.1:9"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "train: mlflow store http://127.0.0.1:9 could not be opened" in " ".join(result.output.split())
+    assert "training_runs" not in ws.manifest() and not list((ws.root / "runs").rglob("adapter"))

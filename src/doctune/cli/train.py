@@ -34,8 +34,12 @@ def train_cmd(
 ) -> None:
     """Fine-tune the student (LoRA by default) on the train split; eval loss on eval and rephrased_eval."""
     from doctune.stages import train as stage
+    from doctune.train.tracking import TrackingError
 
-    run_stage(stage.run, config, set_, workspace, resume=resume)
+    try:
+        run_stage(stage.run, config, set_, workspace, resume=resume)
+    except TrackingError as exc:
+        raise fail(f"train: {exc}") from None
 
 
 @app.command("export-model")

@@ -310,8 +310,12 @@ def open_trackers(cfg: TrainConfig, info: RunInfo, output_dir: Path, params: Map
         elif name == "wandb":
             trackers.append(WandbTracker(info, output_dir, cfg.wandb_mode, cfg.wandb_entity))
     ids = {}
-    for tracker in trackers:
-        run_id = tracker.start(params, previous.get(tracker.name))
+    for i, tracker in enumerate(trackers):
+        try:
+            run_id = tracker.start(params, previous.get(tracker.name))
+        except BaseException:
+            finish_trackers(trackers[:i], {}, [], failed=True)  # close the ones already open
+            raise
         if run_id:
             ids[tracker.name] = run_id
         log.info("tracking in %s: %s", tracker.name, tracker.link)
