@@ -169,4 +169,5 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
     outputs["registry_id"] = entry.id
     if result.loss_plot:
         outputs["loss_plot"] = result.loss_plot
+    outputs.update({f"tracking ({name})": where for name, where in result.tracking.items()})
     return StageResult(stage="train", outputs=outputs, counts=counts, stats=stats)

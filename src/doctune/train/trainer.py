@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -210,6 +211,8 @@ def _fit(
     from transformers import AutoModelForCausalLM, EarlyStoppingCallback, PrinterCallback
 
     train_tok, dropped = train_set
+    # TRL 1.16 / PEFT 0.21 still read transformers 5's deprecated alias; the warning is theirs, not the user's
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     dtype = torch.float32  # bf16 runs as autocast over fp32 master weights
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
     counter = TokenCounter()
