@@ -160,3 +160,64 @@ def test_generate_refuses_stale_chunks(tmp_path, monkeypatch):
     res = invoke("--workspace", "ws", "generate", "qa", "--set", "models.generator.backend=fake")
     assert res.exit_code == 1
     assert "'chunks' is stale (config section chunk changed): run `doctune chunk` first" in res.output
+
+
+# -- errors: one line naming what and why, a non-zero exit; -v adds the traceback ----------------------------------
+
+
+def _error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def test_run_stops_at_the_first_stage_that_yields_nothing(project):
+    """Documents whose generation yields no item: `doctune run` says where it stopped and why (it used to die in
+    training with a traceback)."""
+    (project / "doctune.yaml").write_text(
+        "ingest: {paths: [docs/txt]}\n"
+        "models:\n"
+        "  generator: {backend: fake, options: {default_reply: '{\"items\": []}'}}\n"
+        "  embedder: {backend: fake}\n"
+    )
+    res = invoke("--workspace", "work", "run")
+    assert res.exit_code == 1, res.output
+    [line] = _error_lines(res.output)
+    assert line.startswith("error: doctune run stopped at generate qa: it produced no items")
+    assert "no_items" in line and "Traceback" not in res.output
+    assert not (project / "work" / "artifacts" / "dedup.parquet").exists()  # nothing ran after it
+    status = json.loads(invoke("--workspace", "work", "status", "--json").output)
+    assert {a["name"] for a in status["artifacts"]} >= {"qa", "qa_outcomes"}  # what it did is recorded
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_the_traceback(project, monkeypatch):
+    from doctune.stages import chunk
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full\nmore detail on a second line")
+
+    invoke("--workspace", "work", "ingest", "docs/txt")
+    monkeypatch.setattr(chunk, "run", broken)
+    res = invoke("--workspace", "work", "chunk")
+    assert res.exit_code == 1
+    assert _error_lines(res.output) == ["error: chunk: RuntimeError: disk full (run with -v for the traceback)"]
+    assert "Traceback" not in res.output
+    res = invoke("-v", "--workspace", "work", "chunk")
+    assert res.exit_code == 1 and "Traceback" in res.output and "error: chunk: RuntimeError: disk full" in res.output
+
+
+def test_ingest_that_yields_no_document_fails(project):
+    res = invoke("--workspace", "work", "ingest", "docs/broken.pdf", "docs/empty.txt")
+    assert res.exit_code == 1
+    [line] = _error_lines(res.output)
+    assert "ingest: no document could be read" in line and "broken.pdf" in line and "empty.txt: empty file" in line
+    assert not (project / "work" / "manifest.json").exists()
+    (project / "docs" / "notes").mkdir()
+    res = invoke("--workspace", "work", "ingest", "docs/notes")
+    assert res.exit_code == 1 and "no file with a supported extension" in res.output
+
+
+def test_workspace_is_a_path_not_yaml(project):
+    res = invoke("--workspace", "2024", "ingest", "docs/txt")
+    assert res.exit_code == 0, res.output
+    assert (project / "2024" / "manifest.json").exists()
+    res = invoke("--set", "project=1984", "--workspace", "2024", "status")
+    assert res.exit_code == 0, res.output

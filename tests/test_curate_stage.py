@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from doctune.config import ModelSpec
 from doctune.llm.fake import FakeBackend
 from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, QAItem
 from doctune.stages import curate, curate_report, export, generate
@@ -21,6 +22,18 @@ def duplicated_reply(messages) -> str:
 
 
 FakeBackend.register_script("dup-script", duplicated_reply)
+
+REWORDING = {"prefix": "Reworded", "calls": []}
+
+
+def reworded_reply(messages) -> str:
+    """A rephrasing marked with the current prefix; every call recorded."""
+    question = messages[1].content.split("\n")[0]
+    REWORDING["calls"].append(question)
+    return json.dumps({"question": f"{REWORDING['prefix']}: {question}", "answer": "The same fact."})
+
+
+FakeBackend.register_script("reword-script", reworded_reply)
 
 
 def configure(tmp_path):
@@ -117,6 +130,54 @@ def test_split_merges_tags_and_manual_set(tmp_path):
     assert [d.question for d in dataset if d.split == "manual"] == ["Which planet is largest?"]
     assert all(d.tags == ["astronomy", "planets"] for d in dataset if d.split in ("train", "eval"))
     assert "rephrased_eval" not in result.counts
+
+
+def test_split_takes_eval_rephrasings_from_a_fresh_rephrased_artifact(tmp_path):
+    cfg, ws = configure(tmp_path)
+    cfg = cfg.model_copy(
+        update={"models": cfg.models.model_copy(update={"rephraser": ModelSpec(backend="fake", model="reword-script")})}
+    )
+    generate.run_qa(cfg, ws, progress=False)
+    n_qa = len(ws.read_rows("qa", QAItem, cfg))
+    cfg = cfg.model_copy(update={"rephrase": cfg.rephrase.model_copy(update={"max_items": n_qa // 2})})
+    REWORDING["prefix"] = "From generate rephrase"
+    generate.run_rephrase(cfg, ws, progress=False)
+    stored = {r.source_item_id: r for r in ws.read_rows("rephrased", QAItem, cfg)}
+    curate.run_dedup(cfg, ws, progress=False)
+    curate.run_cluster(cfg, ws, progress=False)
+    # from here on the rephraser answers differently, and no cached reply stands in for a call
+    REWORDING["prefix"] = "At split"
+    REWORDING["calls"].clear()
+    for path in ws.cache_dir.glob("llm.sqlite*"):
+        path.unlink()
+
+    result = curate.run_split(cfg, ws, progress=False)
+    dataset = ws.read_rows("dataset", DatasetItem, cfg)
+    evaluation = [d for d in dataset if d.split == "eval"]
+    rephrased = {r.source_item_id: r for r in dataset if r.split == "rephrased_eval"}
+    assert set(rephrased) == {e.item_id for e in evaluation}
+    from_artifact = [e.item_id for e in evaluation if e.item_id in stored]
+    lacking = [e.item_id for e in evaluation if e.item_id not in stored]
+    assert from_artifact and lacking  # both paths are exercised
+    for item_id in from_artifact:  # taken from the artifact as it is, not asked for again
+        assert rephrased[item_id].question == stored[item_id].question
+        assert rephrased[item_id].question.startswith("From generate rephrase: ")
+        assert rephrased[item_id].item_id == stored[item_id].item_id
+    assert all(rephrased[i].question.startswith("At split: ") for i in lacking)
+    assert len(REWORDING["calls"]) == len(lacking)  # the rephraser saw only the eval items the artifact lacks
+    assert result.stats["rephrase"]["from_artifact"] == len(from_artifact)
+    assert "rephrased" in ws.manifest()["dataset"].inputs
+    assert ws.freshness("dataset", cfg) == "fresh"
+
+    # a stale artifact (other rephrase settings) is ignored: the rephraser rewords every eval item
+    stale = cfg.model_copy(update={"rephrase": cfg.rephrase.model_copy(update={"max_items": None})})
+    assert ws.freshness("rephrased", stale).startswith("stale")
+    REWORDING["calls"].clear()
+    result = curate.run_split(stale, ws, progress=False)
+    dataset = ws.read_rows("dataset", DatasetItem, stale)
+    assert all(d.question.startswith("At split: ") for d in dataset if d.split == "rephrased_eval")
+    assert result.stats["rephrase"]["from_artifact"] == 0
+    assert "rephrased" not in ws.manifest()["dataset"].inputs
 
 
 def test_curate_and_export_from_the_command_line(tmp_path, monkeypatch):

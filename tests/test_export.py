@@ -10,8 +10,10 @@ from typing import Any
 import datasets
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from doctune.config import DoctuneConfig, ExportConfig
+from doctune.cli import app
+from doctune.config import ConfigError, DoctuneConfig, ExportConfig
 from doctune.export.hf import (
     PushError,
     build_dataset_dicts,
@@ -28,6 +30,7 @@ from doctune.stages.export import ExportRow, resolve_repo_id
 from doctune.workspace import StaleArtifactError, Workspace
 
 TOKEN = "hf_sEcReT_tOkEn_0123456789"
+MARKER = ".doctune-owned"  # doctune.owned.MARKER, spelled out so these tests run (and fail) without the module
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -232,13 +235,14 @@ def test_chat_and_alpaca_jsonl(tmp_path: Path, corpus: Any) -> None:
         "item_id": "item-1",
     }
 
-    (tmp_path / "out" / "chat").mkdir(parents=True)
+    write_jsonl_splits(items[:1], tmp_path / "out", "Sys.")  # an earlier export, then a stale split file
     (tmp_path / "out" / "chat" / "stale.jsonl").write_text("{}\n", encoding="utf-8")
     files = write_jsonl_splits(items, tmp_path / "out", "Sys.")
     expected = {"train": 3, "eval": 0, "rephrased_eval": 1, "mirror": 1, "manual": 1}
     for fmt in ("chat", "alpaca"):
         assert {split: n for split, (_, n) in files[fmt].items()} == expected
-        assert sorted(p.name for p in (tmp_path / "out" / fmt).iterdir()) == sorted(f"{s}.jsonl" for s in expected)
+        names = sorted(p.name for p in (tmp_path / "out" / fmt).iterdir())
+        assert names == sorted([MARKER, *(f"{s}.jsonl" for s in expected)])
         for split, (path, n) in files[fmt].items():
             lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
             assert len(lines) == n and all(x["split"] == split for x in lines)
@@ -334,7 +338,7 @@ def test_stage_without_push_and_freshness(tmp_path: Path, corpus: Any) -> None:
     export_stage.run(config, ws, progress=False)
     assert datasets.load_from_disk(result.outputs["qa"])["train"].num_rows == 2
     assert list(datasets.load_from_disk(result.outputs["qa"])) == ["train", "eval"]  # old splits are gone
-    assert sorted(p.name for p in (ws.root / "export" / "alpaca").iterdir()) == ["eval.jsonl", "train.jsonl"]
+    assert sorted(p.name for p in (ws.root / "export" / "alpaca").iterdir()) == [MARKER, "eval.jsonl", "train.jsonl"]
 
 
 def test_stage_push_failure_is_recorded_without_token(
@@ -355,3 +359,64 @@ def test_stage_push_failure_is_recorded_without_token(
 def test_stage_refuses_a_missing_dataset(tmp_path: Path) -> None:
     with pytest.raises(StaleArtifactError, match="dataset"):
         export_stage.run(DoctuneConfig(), Workspace(tmp_path), progress=False)
+
+
+# --------------------------------------------------------------------------- only what doctune created is replaced
+
+
+def _user_data(path: Path) -> Path:
+    """A user's folder (not doctune's) that happens to hold a ``qa/`` folder with a precious file."""
+    (path / "qa").mkdir(parents=True)
+    (path / "qa" / "precious.txt").write_text("keep me", encoding="utf-8")
+    return path
+
+
+def test_stage_refuses_an_out_dir_it_did_not_create(tmp_path: Path, corpus: Any) -> None:
+    user_data = _user_data(tmp_path / "home" / "data")  # absolute, outside the workspace
+    config = DoctuneConfig(export=ExportConfig(out_dir=str(user_data)))
+    ws = _workspace(tmp_path, config, corpus)
+    with pytest.raises(ConfigError, match="refusing to replace") as info:
+        export_stage.run(config, ws, progress=False)
+    assert str(user_data) in str(info.value) and "export.out_dir" in str(info.value)
+    assert (user_data / "qa" / "precious.txt").read_text(encoding="utf-8") == "keep me"
+    assert sorted(p.name for p in user_data.rglob("*")) == ["precious.txt", "qa"]  # nothing written either
+    assert "exports" not in ws.manifest()
+
+
+def test_stage_replaces_its_own_export_outside_the_workspace(tmp_path: Path, corpus: Any) -> None:
+    out = tmp_path / "elsewhere" / "export"  # absolute, outside the workspace, created by doctune
+    config = DoctuneConfig(export=ExportConfig(out_dir=str(out)))
+    ws = _workspace(tmp_path, config, corpus)
+    export_stage.run(config, ws, progress=False)
+    for folder in (out, out / "qa", out / "chunks", out / "raw", out / "chat", out / "alpaca"):
+        assert (folder / MARKER).is_file(), folder
+    assert str(tmp_path) not in (out / MARKER).read_text(encoding="utf-8")
+    (out / "qa" / "stale.arrow").write_bytes(b"old")
+
+    ws.start_run("curate", config).write_artifact("dataset", corpus[0][:2], DatasetItem, inputs=["chunks"])
+    result = export_stage.run(config, ws, progress=False)  # a re-export replaces doctune's own folders
+    qa = datasets.load_from_disk(result.outputs["qa"])  # the marker inside does not disturb loading
+    assert list(qa) == ["train", "eval"] and qa["train"].num_rows == 2
+    assert not (out / "qa" / "stale.arrow").exists() and (out / "qa" / MARKER).is_file()
+    assert result.outputs["card"] == str(out / "README.md") and "exports" in ws.manifest()
+
+    # a folder of the user's inside doctune's export folder is refused, and left alone
+    (out / "chat").rename(tmp_path / "old-chat")
+    _user_data(out / "chat")
+    with pytest.raises(ConfigError, match="refusing to replace"):
+        export_stage.run(config, ws, progress=False)
+    assert (out / "chat" / "qa" / "precious.txt").is_file()
+
+
+def test_cli_export_into_a_user_folder_fails_with_one_line(
+    tmp_path: Path, corpus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no doctune.yaml here: the defaults
+    user_data = _user_data(tmp_path / "home" / "data")
+    ws = _workspace(tmp_path, DoctuneConfig(), corpus)
+    res = CliRunner().invoke(app, ["--workspace", str(ws.root), "export", "--set", f"export.out_dir={user_data}"])
+    assert res.exit_code == 1, res.output
+    errors = [line for line in res.output.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("error:") and str(user_data) in errors[0], res.output
+    assert "Traceback" not in res.output
+    assert (user_data / "qa" / "precious.txt").read_text(encoding="utf-8") == "keep me"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from doctune.config import ConfigError
 from doctune.train import export_model
 from doctune.train.config import TrainConfig
 from doctune.train.data import chat_messages
@@ -25,6 +26,7 @@ FACTS = [
     ("When is the zorblat harvest?", "The zorblat harvest takes place every October."),
 ]
 PROMPT = "What colour is the zorblat fruit?"
+MARKER = ".doctune-owned"  # doctune.owned.MARKER, spelled out so these tests run (and fail) without the module
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,7 @@ def test_merged_model_gives_the_logits_of_base_plus_adapter(trained, merged_dir,
     _, result = trained
     assert (merged_dir / "model.safetensors").is_file() and (merged_dir / "config.json").is_file()
     assert not (merged_dir / "adapter_config.json").exists()
+    assert (merged_dir / MARKER).is_file()  # doctune's marker, and transformers loads the folder regardless
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     assert "<|im_start|>" in (tokenizer.chat_template or "")
     ids = _input_ids(tokenizer)
@@ -183,3 +186,92 @@ def test_gguf_export_loads_and_decodes_with_llama_cpp(tmp_path, merged_dir):
         assert text.strip().startswith(tokenizer.decode([hf_next]).strip())
     finally:
         llm.close()
+
+
+# --------------------------------------------------------------------------- only what doctune created is replaced
+
+
+def _user_folder(path):
+    path.mkdir(parents=True)
+    (path / "precious.txt").write_text("keep me")
+    return path
+
+
+def _fake_adapter(path):
+    """What export_adapter copies: an adapter config and weights (bytes), a tokenizer file, and run clutter."""
+    path.mkdir(parents=True)
+    (path / "adapter_config.json").write_text('{"r": 8}')
+    (path / "adapter_model.safetensors").write_bytes(b"adapter weights")
+    (path / "tokenizer.json").write_text("{}")
+    (path / "training_args.bin").write_bytes(b"clutter")
+    return path
+
+
+def test_adapter_export_replaces_only_its_own_folder(tmp_path):
+    weights = _fake_adapter(tmp_path / "run" / "adapter")
+    mine = _user_folder(tmp_path / "project" / "adapter")
+    with pytest.raises(ConfigError, match="refusing to replace") as info:
+        export_adapter(weights, mine)
+    assert str(mine) in str(info.value) and "\n" not in str(info.value)
+    assert sorted(p.name for p in mine.iterdir()) == ["precious.txt"]
+    assert (mine / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / "project" / "adapter.tmp").exists()
+
+    out = export_adapter(weights, tmp_path / "models" / "m1" / "adapter")
+    assert (out / MARKER).is_file() and (tmp_path / "models" / "m1" / MARKER).is_file()  # doctune made both
+    assert not (tmp_path / "models" / "m1" / "adapter.tmp").exists()
+    (out / "stale.bin").write_bytes(b"old")
+    (weights / "adapter_model.safetensors").write_bytes(b"new weights")
+    assert export_adapter(weights, out) == out  # doctune's own folder: replaced
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "adapter_config.json", "adapter_model.safetensors", "tokenizer.json"]
+    )
+    assert (out / "adapter_model.safetensors").read_bytes() == b"new weights"
+
+    leftover = _user_folder(tmp_path / "other" / "adapter.tmp")  # the tmp sibling is not doctune's either
+    with pytest.raises(ConfigError, match="adapter.tmp"):
+        export_adapter(weights, tmp_path / "other" / "adapter")
+    assert (leftover / "precious.txt").is_file()
+
+
+def test_merged_export_of_a_full_model_replaces_only_its_own_folder(tmp_path):
+    weights = tmp_path / "run" / "model"
+    (weights / "checkpoint-1").mkdir(parents=True)
+    (weights / "config.json").write_text('{"model_type": "llama"}')
+    (weights / "model.safetensors").write_bytes(b"full weights")
+    mine = _user_folder(tmp_path / "project" / "merged")
+    with pytest.raises(ConfigError, match="refusing to replace"):
+        export_merged(weights, weights, mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["precious.txt"]
+
+    out = export_merged(weights, weights, tmp_path / "models" / "m1" / "merged")
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "config.json", "model.safetensors"]
+    (weights / "model.safetensors").write_bytes(b"new weights")
+    assert export_merged(weights, weights, out) == out  # replaced: the marker comes along through tmp -> rename
+    assert (out / "model.safetensors").read_bytes() == b"new weights" and (out / MARKER).is_file()
+    assert not (tmp_path / "models" / "m1" / "merged.tmp").exists()
+
+
+def test_gguf_export_overwrites_a_file_only_in_its_own_folder(tmp_path, monkeypatch):
+    script = tmp_path / "llama.cpp" / "convert_hf_to_gguf.py"
+    script.parent.mkdir()
+    script.write_text(
+        "import sys\n"
+        "out = sys.argv[sys.argv.index('--outfile') + 1]\n"
+        "open(out, 'wb').write(b'GGUF fake ' + sys.argv[-1].encode())\n"
+    )
+    monkeypatch.setenv(export_model.CONVERTER_ENV, str(script))
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    (merged / "config.json").write_text("{}")
+
+    mine = _user_folder(tmp_path / "project")
+    (mine / "m.gguf").write_bytes(b"the user's own model")
+    with pytest.raises(ConfigError, match="refusing to replace"):
+        export_gguf(merged, mine / "m.gguf")
+    assert (mine / "m.gguf").read_bytes() == b"the user's own model"
+    assert export_gguf(merged, mine / "new.gguf").read_bytes() == b"GGUF fake q8_0"  # a new file may go anywhere
+
+    out = export_gguf(merged, tmp_path / "models" / "m1" / "m.gguf")  # doctune creates (and marks) the folder
+    assert out.read_bytes() == b"GGUF fake q8_0"
+    assert export_gguf(merged, out, quant="f16").read_bytes() == b"GGUF fake f16"  # and may replace the file

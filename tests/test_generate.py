@@ -1,15 +1,26 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
-from doctune.config import dump_config
+from doctune.config import ModelSpec, dump_config
+from doctune.curate.embeddings import (
+    EMBEDDERS,
+    Embedder,
+    EmbeddingCache,
+    embedding_key,
+    hashed_tfidf,
+    register_embedder,
+)
 from doctune.generate.citations import locate_citation
 from doctune.generate.groups import count_combinations, select_groups
 from doctune.generate.runner import Job, run_jobs
@@ -224,21 +235,21 @@ def test_group_budget_and_strategies():
 
     small = make_chunks(1, 4)
     cfg = MultihopConfig(min_chunks=2, max_chunks=3, max_groups=40)
-    groups = select_groups(small, cfg)
+    groups = select_groups(small, cfg, hashed_tfidf)
     assert len(groups) == count_combinations([4], 2, 3) == 10  # all combinations fit the budget
 
     big = make_chunks(3, 60)  # C(60,2)+C(60,3) per document: 36,000+ combinations each
     cfg = MultihopConfig(min_chunks=2, max_chunks=3, max_groups=25, seed=1)
-    groups = select_groups(big, cfg)
+    groups = select_groups(big, cfg, hashed_tfidf)
     assert len(groups) == 25
     keys = [tuple(c.chunk_id for c in g) for g in groups]
     assert len(set(keys)) == 25
     assert all(2 <= len(g) <= 3 and len({c.doc_id for c in g}) == 1 for g in groups)
     assert all([c.index for c in g] == sorted(c.index for c in g) for g in groups)
-    assert [tuple(c.chunk_id for c in g) for g in select_groups(big, cfg)] == keys  # reproducible
-    cross = select_groups(big, MultihopConfig(max_groups=30, cross_document=True, strategy="sampled"))
+    assert [tuple(c.chunk_id for c in g) for g in select_groups(big, cfg, hashed_tfidf)] == keys  # reproducible
+    cross = select_groups(big, MultihopConfig(max_groups=30, cross_document=True, strategy="sampled"), hashed_tfidf)
     assert any(len({c.doc_id for c in g}) > 1 for g in cross)
-    forced = select_groups(big, MultihopConfig(max_groups=12, strategy="all"))
+    forced = select_groups(big, MultihopConfig(max_groups=12, strategy="all"), hashed_tfidf)
     assert len(forced) == 12
 
 
@@ -262,6 +273,73 @@ def test_multihop_items_record_chunks_and_need_two(tmp_path):
 
 def qa_first(messages) -> str:
     return json.loads(qa_reply(messages))["items"][0]["citations"][0]
+
+
+class PairingEmbedder(Embedder):
+    """Records every text it embeds. The chunk about Mercury (solar) and the one about drinking water (rivers) get
+    nearly the same vector, nothing like any other chunk's: by this embedder they are each other's nearest
+    neighbour, which no word overlap would make them."""
+
+    name: ClassVar[str] = "pairing-test"
+    PAIR: ClassVar[tuple[str, str]] = ("Mercury", "drinking water")
+    calls: ClassVar[list[list[str]]] = []
+
+    def identity(self) -> str:
+        return "pairing-test:1"
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        PairingEmbedder.calls.append(list(texts))
+        rows = []
+        for text in texts:
+            rng = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16))
+            vec = rng.normal(size=32)
+            vec[0] = 0.0
+            if any(word in text for word in self.PAIR):
+                vec = vec * 0.01
+                vec[0] = 1.0
+            rows.append(vec)
+        return np.array(rows)
+
+
+def test_multihop_neighbours_come_from_the_configured_embedder_through_the_cache(tmp_path):
+    register_embedder(PairingEmbedder)
+    PairingEmbedder.calls.clear()
+    try:
+        cfg, ws = build_workspace(tmp_path, {"models.embedder": {"backend": "pairing-test"}})
+        chunks = read(ws, "chunks", Chunk, cfg)
+        pair = {c.chunk_id for c in chunks if any(word in c.text for word in PairingEmbedder.PAIR)}
+        assert len(pair) == 2 and len({c.doc_id for c in chunks if c.chunk_id in pair}) == 2
+        multihop = cfg.multihop.model_copy(
+            update={
+                "strategy": "sampled",
+                "cross_document": True,
+                "max_chunks": 2,
+                "neighbour_share": 1.0,  # every group: a seed chunk and its nearest neighbour
+                "max_groups": len(chunks),  # every chunk is a seed once
+            }
+        )
+        cfg = cfg.model_copy(update={"multihop": multihop})
+        generate.run_multihop(cfg, ws, progress=False)
+
+        # the configured embedder was asked for the chunks' texts, and its neighbours made the groups
+        assert sorted(t for call in PairingEmbedder.calls for t in call) == sorted({c.text for c in chunks})
+        groups = [set(o.chunk_ids) for o in read(ws, "multihop_outcomes", UnitOutcome, cfg)]
+        assert pair in groups
+        # the vectors are in the workspace's embedding cache: a rerun embeds nothing
+        cache = EmbeddingCache(ws.cache_dir / "embeddings.sqlite")
+        keys = [embedding_key("pairing-test:1", c.text) for c in chunks]
+        assert set(cache.get_many(keys)) == set(keys)
+        cache.close()
+        PairingEmbedder.calls.clear()
+        generate.run_multihop(cfg, ws, progress=False)
+        assert PairingEmbedder.calls == []
+        # another embedder would pick other groups: the multihop artifacts are stale under it
+        fake = cfg.model_copy(update={"models": cfg.models.model_copy(update={"embedder": ModelSpec(backend="fake")})})
+        assert ws.freshness("multihop", cfg) == "fresh"
+        assert ws.freshness("multihop", fake).startswith("stale")
+        assert ws.freshness("multihop_outcomes", fake).startswith("stale")
+    finally:
+        EMBEDDERS.unregister("pairing-test")
 
 
 # -- rephrase ---------------------------------------------------------------------------------------

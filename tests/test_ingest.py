@@ -53,7 +53,7 @@ def test_examples_all_ingest_within_the_size_budget(cfg: IngestConfig) -> None:
     assert 40_000 <= sum(doc.n_chars for doc in docs) <= 60_000
     for doc in docs:
         assert doc.n_chars == len(doc.text)
-        assert doc.doc_id == doc_id_of(Path(doc.source_path).read_bytes())
+        assert doc.doc_id == doc_id_of((EXAMPLES / doc.source_path).read_bytes())  # relative to the ingest root
         assert re.fullmatch(r"[0-9a-f]{16}", doc.doc_id)
 
 
@@ -342,10 +342,9 @@ def test_bad_files_are_reported_and_good_files_still_read(tmp_path: Path, cfg: I
 
     docs, errors = collect_documents(named, cfg)
 
-    assert [doc.source_path for doc in docs] == [str(good)]
-    reasons = {Path(e.source_path).name: e.reason for e in errors}
+    assert [doc.source_path for doc in docs] == ["good.md"]  # a file named directly: its name, never its path
+    reasons = {e.source_path: e.reason for e in errors}
     assert set(reasons) == set(bad) | {"missing.txt"}
-    assert all(e.source_path == str(tmp_path / Path(e.source_path).name) for e in errors)
     assert reasons["empty.txt"] == "empty file"
     assert reasons["binary.txt"].startswith("binary file")
     assert reasons["latin-garbage.md"].startswith("cannot decode text (tried utf-8, utf-16")
@@ -369,7 +368,8 @@ def test_folder_walk_picks_configured_extensions(tmp_path: Path, cfg: IngestConf
     (tmp_path / ".git" / "HEAD.txt").write_text("ref\n")
     docs, errors = collect_documents([tmp_path, tmp_path / "a.txt"], cfg)
     assert errors == []
-    assert [Path(doc.source_path).relative_to(tmp_path).as_posix() for doc in docs] == ["a.txt", "b/second.TXT"]
+    root = tmp_path.name  # paths are relative to the ingest root, under the root's own name
+    assert [doc.source_path for doc in docs] == [f"{root}/a.txt", f"{root}/b/second.TXT"]
     only_md = cfg.model_copy(update={"extensions": [".MD"]})
     assert collect_documents([tmp_path], only_md) == ([], [])
 
@@ -384,8 +384,8 @@ def test_identical_files_become_one_document(
     with caplog.at_level(logging.INFO, logger="doctune.ingest.collect"):
         docs, errors = collect_documents([tmp_path], cfg, progress=True)
     assert errors == []
-    assert [doc.source_path for doc in docs] == [str(first)]
-    assert any(str(second) in r.getMessage() and str(first) in r.getMessage() for r in caplog.records)
+    assert [doc.source_path for doc in docs] == [f"{tmp_path.name}/a/sonnets.txt"]
+    assert any("b/copy.txt" in r.getMessage() and "a/sonnets.txt" in r.getMessage() for r in caplog.records)
 
 
 def test_unexpected_reader_errors_do_not_stop_the_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from doctune.config import ConfigError
 from doctune.curate.mapviz import (
     COLOR_FIELDS,
     MARKER_OPACITY,
@@ -110,8 +112,22 @@ def test_bad_inputs() -> None:
 
 def test_umap_missing_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` fail whether or not it is installed
-    with pytest.raises(ImportError, match="umap-learn"):
+    with pytest.raises(ImportError, match=re.escape("pip install 'doctune[umap]'")) as info:
         project_2d(blobs(), method="umap")
+    # a ConfigError too: the CLI prints the message as one line and exits 1 instead of a traceback
+    assert isinstance(info.value, ConfigError)
+    assert "curate.projection: pca needs nothing extra" in str(info.value)
+
+
+@pytest.mark.slow
+def test_umap_projection_with_the_extra() -> None:
+    pytest.importorskip("umap", reason="the optional `umap` extra (pip install 'doctune[umap]') is not installed")
+    vectors = blobs()
+    out = project_2d(vectors, method="umap", seed=3)
+    assert out.shape == (vectors.shape[0], 2) and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out, project_2d(vectors, method="umap", seed=3))  # a seed makes it reproducible
+    left, right = out[:30], out[30:]  # the two blobs stay apart
+    assert np.linalg.norm(left.mean(axis=0) - right.mean(axis=0)) > 3 * max(left.std(), right.std())
 
 
 # --- HTML ---

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from doctune.cli import app
 from doctune.config import DoctuneConfig
 from doctune.records import Chunk, DatasetItem, Document
-from doctune.registry import ModelEntry, Registry, RegistryError, lineage, register_training_run
+from doctune.registry import GateRecord, ModelEntry, Registry, RegistryError, lineage, register_training_run
 from doctune.stages.train import TrainingRun
 from doctune.workspace import Workspace
 
@@ -64,8 +64,9 @@ def project(tmp_path: Path) -> tuple[DoctuneConfig, Workspace]:
     return cfg, ws
 
 
-def _train(cfg: DoctuneConfig, ws: Workspace, final_loss: float = 1.0) -> ModelEntry:
-    """What the train stage does, minus the training: a run, a fake adapter folder, a registry entry."""
+def _train(cfg: DoctuneConfig, ws: Workspace, final_loss: float = 1.0, gate: bool | None = True) -> ModelEntry:
+    """What the train stage does, minus the training: a run, a fake adapter folder, a registry entry; then (unless
+    ``gate`` is None) what `doctune eval` records: a gate decision that passed (True) or failed (False)."""
     run = ws.start_run("train", cfg)
     adapter = run.run_dir / "train" / "adapter"
     adapter.mkdir(parents=True)
@@ -90,7 +91,19 @@ def _train(cfg: DoctuneConfig, ws: Workspace, final_loss: float = 1.0) -> ModelE
     items = ws.read_rows("dataset", DatasetItem, cfg)
     train = [i for i in items if i.split == "train"]
     evals = {"eval": [i for i in items if i.split == "eval"]}
-    return register_training_run(ws, cfg, row, train, evals)
+    entry = register_training_run(ws, cfg, row, train, evals)
+    if gate is None:
+        return entry
+    record = GateRecord(
+        passed=gate,
+        reason="token_f1 on eval: passes" if gate else "token_f1 on eval: below the required margin",
+        rule={"split": "eval", "metric": "token_f1"},
+        base=row.base_model,
+        judge="token F1",
+        report="reports/eval-x.json",
+        decided_at="2026-11-30T00:00:00+00:00",
+    )
+    return Registry(ws).record_gate(entry.id, record, {"eval_token_f1": 0.5})
 
 
 def test_register_snapshots_inputs_and_items(project):
@@ -105,7 +118,7 @@ def test_register_snapshots_inputs_and_items(project):
     manifest = ws.manifest()
     assert entry.artifacts == {n: manifest[n].sha256 for n in ("dataset", "chunks", "documents")}
     assert entry.dataset_sha256 == manifest["dataset"].sha256
-    assert entry.config_hash == cfg.section_hash("train", "models.student")
+    assert entry.config_hash == cfg.section_hash("train", "models.student", "export.system_prompt")
     assert entry.items_path == f"runs/{entry.id}/train/items.json"
     saved = json.loads((ws.root / entry.items_path).read_text())
     assert saved["splits"] == {"train": ["i0", "i1", "i2", "i3"], "eval": ["i9", "i10"]}
@@ -113,8 +126,8 @@ def test_register_snapshots_inputs_and_items(project):
     with pytest.raises(RegistryError, match="already registered"):
         reg.register(entry)
 
-    reg.record_scores(entry.id[:10], {"judge_score": 0.8})
-    assert reg.get(entry.id).metrics["judge_score"] == 0.8 and reg.get(entry.id).metrics["final_loss"] == 1.0
+    assert reg.get(entry.id).gate.passed and reg.get(entry.id).metrics["eval_token_f1"] == 0.5
+    assert reg.get(entry.id).metrics["final_loss"] == 1.0  # the gate's scores join the training metrics
 
 
 def test_prefix_lookup(project):
@@ -207,6 +220,13 @@ def test_models_cli(project, tmp_path, monkeypatch):
     empty = _cli(ws, "list")
     assert empty.exit_code == 0 and "no models registered" in empty.output
     a, b = _train(cfg, ws, final_loss=0.25), _train(cfg, ws)
+    never, failed_gate = _train(cfg, ws, gate=None), _train(cfg, ws, gate=False)
+    refused = _cli(ws, "promote", never.id)
+    assert refused.exit_code == 1 and "has no evaluation gate result: run `doctune eval`" in refused.output
+    refused = _cli(ws, "promote", failed_gate.id)
+    assert refused.exit_code == 1 and "failed its evaluation gate (token_f1 on eval" in refused.output
+    for model in (never, failed_gate):
+        Registry(ws).remove(model.id)
 
     assert _cli(ws, "promote", a.id[:-2]).exit_code == 0
     assert _cli(ws, "promote", b.id).exit_code == 0

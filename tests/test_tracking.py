@@ -18,7 +18,7 @@ from doctune.train.tracking import (
     wandb_mode,
 )
 
-from wandb_log import history, run_record, summary
+from wandb_log import history, run_record, summary, wait_until_closed
 
 
 class _State:
@@ -60,17 +60,21 @@ def test_flat_params():
     }
 
 
-def test_wandb_mode_follows_config_then_environment_then_credentials(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+def test_wandb_never_goes_online_without_an_explicit_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("NETRC", raising=False)
     assert wandb_mode(None) == "offline"
+    # credentials alone (a `wandb login` netrc, an API key in the environment) are not a decision to upload
     (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
     (tmp_path / ".netrc").chmod(0o600)
-    assert wandb_mode(None) == "online"
-    (tmp_path / ".netrc").unlink()
+    assert wandb_mode(None) == "offline"
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert wandb_mode(None) == "offline"
+    # explicit settings: the config first, then WANDB_MODE
+    assert wandb_mode("online") == "online"
+    monkeypatch.setenv("WANDB_MODE", "online")
     assert wandb_mode(None) == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert wandb_mode(None) == "disabled"
@@ -129,7 +133,7 @@ def test_wandb_offline_run_gets_config_history_summary_and_a_resume_keeps_its_id
     _log(again, 3, loss=1.0, eval_eval_loss=1.5)
     links = finish_trackers([again], {"final_loss": 1.0, "missing": None}, [])
 
-    logs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    logs = [wait_until_closed(p) for p in sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))]
     assert len(logs) == 2 and all(p.name == f"run-{first._run.id}.wandb" for p in logs)
     rows = [row for path in logs for row in history(path)]
     assert [(r["_step"], r["loss"]) for r in rows] == [(1, 3.0), (2, 2.0), (3, 1.0)]
@@ -226,7 +230,7 @@ def test_real_training_tracks_one_run_per_tracker_across_a_kill_and_resume(tmp_p
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"loss.png", "metrics.json", "train_config.json"}
 
-    logs = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    logs = [wait_until_closed(p) for p in sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))]
     assert len(logs) == 2 and logs[0].name == logs[1].name  # the resumed process logged to the same run id
     rows = [row for path in logs for row in history(path)]
     assert {r["_step"] for r in rows if "loss" in r} == set(range(1, 7))

@@ -216,10 +216,17 @@ def test_train_stage_records_a_training_run(tmp_path, monkeypatch):
     assert tracked.data.tags["doctune.dataset_sha256"] == row.dataset_sha256
     assert tracked.data.tags["doctune.base_model"] == "SmolLM2-135M-Instruct"
 
-    # a second trained model; promote both in turn, then roll back to the first
+    # where the run and its weights are is recorded without a local path; the adapter names its base by Hub id
+    assert first.tracking["tensorboard"] == f"runs/{row.run_id}/train/tensorboard"
+    assert first.tracking["mlflow"].startswith("sqlite:///mlflow/mlflow.db (experiment 'doctune'")
+    adapter_config = json.loads((tmp_path / row.weights_path / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert json.loads((run_dir / "train" / "metrics.json").read_text())["weights_dir"] == "adapter"
+
+    # a second trained model; promote both in turn (forced: neither passed a gate), then roll back to the first
     second_id = train_stage.run(cfg, ws, progress=False).outputs["registry_id"]
-    registry.promote(first.id)
-    registry.promote(second_id)
+    registry.promote(first.id, force=True)
+    registry.promote(second_id, force=True)
     assert registry.current().id == second_id
     assert registry.rollback().id == first.id == registry.current().id
 

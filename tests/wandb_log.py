@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,18 @@ def summary(path: Path) -> dict[str, Any]:
             for item in record.summary.update:
                 out[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return out
+
+
+def wait_until_closed(path: Path, timeout_s: float = 30.0) -> Path:
+    """Wait for the run's ``exit`` record: W&B's service process finishes writing the log after ``finish()``
+    returns, so a test that reads it at once may see it cut short."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if any(r.WhichOneof("record_type") == "exit" for r in records(path)):
+                return path
+        except Exception:  # a record being written: read again
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} has no exit record after {timeout_s:.0f} s")
+        time.sleep(0.1)

@@ -29,7 +29,8 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # coerce_numbers_to_str: `--set project=2024` or `workspace: 2024` is the string "2024", not an error
+    model_config = ConfigDict(extra="forbid", validate_default=True, coerce_numbers_to_str=True)
 
 
 class ModelSpec(Section):
@@ -39,7 +40,16 @@ class ModelSpec(Section):
     model: str | None = Field(
         None, description="Model name (openai) or path to a model file/folder (local, transformers)."
     )
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Never written to artifacts, reports "
+        "or saved configs: they record `label` (or endpoint-<hash of the URL>) instead.",
+    )
+    label: str | None = Field(
+        None,
+        description="Name recorded in artifacts and reports for this model (default: backend and model name, with "
+        "endpoint-<hash> for an endpoint and the file or folder name for a local model; never a URL or full path).",
+    )
     api_key_env: str | None = Field(None, description="Name of the environment variable that holds the API key.")
     api_key: SecretStr | None = Field(None, description="The key itself; only as $VAR / ${VAR} in files.")
     max_concurrency: int = Field(4, ge=1, description="Concurrent requests allowed to this backend.")
@@ -66,6 +76,12 @@ class ModelSpec(Section):
             "retry_backoff_s",
         }
     )
+
+    def endpoint_label(self) -> str | None:
+        """A host-free name for ``base_url`` (``label``, else ``endpoint-<8 hex of its sha256>``); None without one."""
+        if not self.base_url:
+            return None
+        return self.label or "endpoint-" + hashlib.sha256(self.base_url.encode()).hexdigest()[:8]
 
     def resolved_api_key(self) -> str | None:
         """The key from ``api_key`` or the ``api_key_env`` variable; never logged or stored."""
@@ -323,7 +339,26 @@ class DoctuneConfig(Section):
 def _public(model: BaseModel) -> dict[str, Any]:
     data = model.model_dump(mode="json")
     _mask_secrets(model, data)
-    return data
+    return _home_relative(data)
+
+
+def _home_relative(value: Any) -> Any:
+    """``value`` with every string under the home folder written ``~/...`` (saved configs hold no home path)."""
+    if isinstance(value, dict):
+        return {k: _home_relative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_home_relative(v) for v in value]
+    if isinstance(value, str):
+        return home_relative(value)
+    return value
+
+
+def home_relative(text: str) -> str:
+    """``text`` with a leading home-folder path replaced by ``~`` (``/home/me/data`` -> ``~/data``)."""
+    home = str(Path.home()).rstrip("/")
+    if home and (text == home or text.startswith(home + "/")):
+        return "~" + text[len(home) :]
+    return text
 
 
 def _output_affecting(model: BaseModel) -> dict[str, Any]:
@@ -337,16 +372,20 @@ def _drop_operational(model: BaseModel, data: dict[str, Any]) -> None:
     if isinstance(model, ModelSpec):
         for name in ModelSpec.OPERATIONAL_FIELDS:
             data.pop(name, None)
+        data["base_url"] = model.base_url  # a changed endpoint changes the output (hashed, never stored)
         return
     for name in type(model).model_fields:
-        value = getattr(model, name)
+        value = model.__dict__[name]
         if isinstance(value, BaseModel):
             _drop_operational(value, data[name])
 
 
 def _mask_secrets(model: BaseModel, data: dict[str, Any]) -> None:
+    """Secrets become ``***``; an endpoint URL (it may hold credentials or internal host names) its label."""
+    if isinstance(model, ModelSpec) and model.base_url:
+        data["base_url"] = f"<{model.endpoint_label()}>"
     for name in type(model).model_fields:
-        value = getattr(model, name)
+        value = model.__dict__[name]
         if isinstance(value, SecretStr):
             data[name] = "***"
         elif isinstance(value, BaseModel):
@@ -407,8 +446,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DoctuneConfig:
-    """Load, override and validate a config. A missing default file means all defaults."""
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, workspace: str | Path | None = None
+) -> DoctuneConfig:
+    """Load, override and validate a config. A missing default file means all defaults. ``workspace`` (the
+    ``--workspace`` option) is a path taken as it is, never parsed as YAML."""
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None or Path(DEFAULT_CONFIG_FILE).exists():
@@ -426,6 +468,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{cfg_path}: top level must be a mapping, got {type(loaded).__name__}")
         raw = loaded
     apply_overrides(raw, overrides or [])
+    if workspace is not None:
+        raw["workspace"] = str(workspace)
     _expand_secrets(raw)
     try:
         return DoctuneConfig.model_validate(raw)

@@ -42,6 +42,20 @@ class RegistryError(Exception):
     """A registry operation cannot be done; the message says why."""
 
 
+class GateRecord(BaseModel):
+    """The configured evaluation gate's decision for a model, against its own base model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passed: bool
+    reason: str = Field(description="One line: metric, split, both means, the difference and its interval.")
+    rule: dict[str, Any] = Field(description="The gate settings it was decided with (split, metric, margins).")
+    base: str = Field(description="The base model it was compared with (the one it was trained from).")
+    judge: str = Field(description="The judge's label (accuracy gates) or the metric's grader.")
+    report: str = Field(description="The evaluation report, relative to the workspace.")
+    decided_at: str
+
+
 class ModelEntry(BaseModel):
     """One trained model."""
 
@@ -63,6 +77,9 @@ class ModelEntry(BaseModel):
     items_path: str | None = Field(None, description="JSON file of the item ids per split, relative to the workspace.")
     tracking: dict[str, str] = Field(
         default_factory=dict, description="Tracker -> where the training run's metrics are."
+    )
+    gate: GateRecord | None = Field(
+        None, description="The configured gate's last decision against this model's own base; none: never decided."
     )
 
 
@@ -149,12 +166,20 @@ class Registry:
 
     def promote(self, id_or_prefix: str, force: bool = False) -> ModelEntry:
         """Make a model current (the previous current goes onto the history); a no-op for the current one.
-        A model that failed its evaluation gate is refused unless ``force``."""
+        A model without a passed evaluation gate (never evaluated, or failed) is refused unless ``force``."""
         state = self._load()
         entry = self._find(state, id_or_prefix)
-        if entry.metrics.get("gate_passed") is False and not force:
-            reason = entry.metrics.get("gate_reason", "")
-            raise RegistryError(f"{entry.id} failed its evaluation gate ({reason}); promote with --force to override")
+        if not force and (entry.gate is None or not entry.gate.passed):
+            if entry.gate is None:
+                why = (
+                    f"{entry.id} has no evaluation gate result: run `doctune eval` (it compares the model with its own "
+                    "base and records the configured gate)"
+                )
+            else:
+                why = f"{entry.id} failed its evaluation gate ({entry.gate.reason})"
+            raise RegistryError(f"{why}; promote with --force to override")
+        if force and (entry.gate is None or not entry.gate.passed):
+            log.warning("promoting %s without a passed evaluation gate (--force)", entry.id)
         if state.current == entry.id:
             return entry
         if state.current is not None:
@@ -174,10 +199,11 @@ class Registry:
         log.info("rolled back: model %s is current again", state.current)
         return self._find(state, state.current)
 
-    def record_scores(self, id_or_prefix: str, scores: Mapping[str, Any]) -> ModelEntry:
-        """Merge evaluation scores into an entry's metrics."""
+    def record_gate(self, id_or_prefix: str, gate: GateRecord, scores: Mapping[str, Any]) -> ModelEntry:
+        """Record the configured gate's decision (replacing an earlier one) and the scores it was decided on."""
         state = self._load()
         entry = self._find(state, id_or_prefix)
+        entry.gate = gate
         entry.metrics.update(scores)
         self._save(state)
         return entry

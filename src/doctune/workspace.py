@@ -44,10 +44,10 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "chunks": ("chunk", ("chunk",)),
     "qa": ("generate qa", ("generate", "models.generator")),
     "qa_outcomes": ("generate qa", ("generate", "models.generator")),
-    "multihop": ("generate multihop", ("generate", "multihop", "models.generator")),
-    "multihop_outcomes": ("generate multihop", ("generate", "multihop", "models.generator")),
-    "rephrased": ("generate rephrase", ("rephrase", "models.rephraser")),
-    "rephrased_outcomes": ("generate rephrase", ("rephrase", "models.rephraser")),
+    "multihop": ("generate multihop", ("generate", "multihop", "models.generator", "models.embedder")),
+    "multihop_outcomes": ("generate multihop", ("generate", "multihop", "models.generator", "models.embedder")),
+    "rephrased": ("generate rephrase", ("rephrase", "generate.max_attempts", "models.rephraser")),
+    "rephrased_outcomes": ("generate rephrase", ("rephrase", "generate.max_attempts", "models.rephraser")),
     **dict.fromkeys(
         ("embeddings", "dedup", "duplicates"),
         ("curate dedup", ("curate.sources", "curate.dedup_threshold", "curate.ann_min_items", "models.embedder")),
@@ -67,8 +67,9 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "tags": ("curate tag", ("curate.tags_per_item", "models.generator")),
-    "exports": ("export", ("export",)),
-    "training_runs": ("train", ("train", "models.student")),
+    "exports": ("export", ("export", "project")),
+    # export.system_prompt is every example's system message unless train.system_prompt is set
+    "training_runs": ("train", ("train", "models.student", "export.system_prompt")),
     "dataset": (
         "curate split",
         (
@@ -78,6 +79,7 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "curate.rephrase_eval",
             "curate.manual_path",
             "curate.seed",
+            "generate.max_attempts",
             "models.rephraser",
         ),
     ),

@@ -6,16 +6,36 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from doctune.config import DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, load_config
-from doctune.stages import StageResult
+from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import StaleArtifactError, Workspace
 
+
+class DoctuneGroup(TyperGroup):
+    """The top-level command group: any error a command did not handle itself ends as one ``error:`` line naming the
+    command and the reason, with exit code 1 (``-v`` also prints the traceback), never as a raw traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            raise fail(describe_error(exc, ctx.invoked_subcommand)) from None
+
+
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Turn documents into training data and a tuned model."
+    cls=DoctuneGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn documents into training data and a tuned model.",
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -32,6 +52,7 @@ WorkspaceOpt = Annotated[
 
 
 class State:
+    verbose: bool = False
     workspace: Path | None = None
     config: Path | None = None
     overrides: list[str] = []  # noqa: RUF012
@@ -54,21 +75,36 @@ def main_options(
     for noisy in ("httpx", "openai", "urllib3", "trafilatura", "pypdf"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     state.workspace, state.config, state.overrides, state.progress = workspace, config, list(set_ or []), not quiet
+    state.verbose = verbose
 
 
 def load_context(
     config: Path | None, overrides: list[str] | None, workspace: Path | None
 ) -> tuple[DoctuneConfig, Workspace]:
     extra = list(state.overrides) + list(overrides or [])
-    ws = workspace or state.workspace
-    if ws is not None:
-        extra.append(f"workspace={ws}")
-    cfg = load_config(config or state.config, extra)
+    cfg = load_config(config or state.config, extra, workspace=workspace or state.workspace)
     return cfg, Workspace(cfg.workspace)
 
 
+#: errors whose message already says what and why, for the user (no traceback hint)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, StaleArtifactError, NothingUsable)
+
+
+def describe_error(exc: BaseException, command: str | None) -> str:
+    """One line: the command, then the error's own message (its first line); a hint to -v for unexpected errors."""
+    if state.verbose:
+        err_console.print_exception()
+    if isinstance(exc, EXPECTED_ERRORS):
+        return str(exc)
+    lines = str(exc).strip().splitlines() or [""]
+    what = f"{type(exc).__name__}: {lines[0]}".rstrip(": ")
+    prefix = f"{command}: " if command else ""
+    hint = "" if state.verbose else " (run with -v for the traceback)"
+    return f"{prefix}{what}{hint}"
+
+
 def fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -104,5 +140,5 @@ def run_stage(fn, config: Path | None, overrides: list[str] | None, workspace: P
     try:
         cfg, ws = load_context(config, overrides, workspace)
         print_result(fn(cfg, ws, progress=state.progress, **kwargs))
-    except (ConfigError, StaleArtifactError) as exc:
+    except EXPECTED_ERRORS as exc:
         raise fail(str(exc)) from None

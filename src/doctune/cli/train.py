@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from doctune.cli.common import (
     ConfigOpt,
@@ -155,6 +156,8 @@ def eval_cmd(
         )
     for model, gate in result.stats["gate"].items():
         verdict = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
-        console.print(f"gate for {model}: {verdict} ({gate['reason']})")
+        console.print(f"gate for {model}: {verdict} ({escape(gate['reason'])})")
+        if not gate.get("recorded"):
+            console.print(f"  [dim]not recorded on the registry: {escape(gate.get('not_recorded', ''))}[/]")
     for name, path in result.outputs.items():
         console.print(f"  {name} -> {path}")

@@ -11,11 +11,14 @@ OpenAI-compatible ``/v1/embeddings`` endpoint) and ``fake`` (hashed TF-IDF, no m
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -25,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from doctune.config import ConfigError, ModelSpec
-from doctune.generate.groups import hashed_tfidf
+from doctune.fingerprint import weights_fingerprint
+from doctune.llm.openai_backend import redact_endpoint, require_endpoint_or_key
 from doctune.plugins import PluginRegistry, open_wal_database, validate_options
 
 log = logging.getLogger(__name__)
@@ -62,9 +66,20 @@ class Embedder(ABC):
         self.options = validate_options(self.Options, spec.options, f"embedder '{self.name}'")
         self.dimension: int | None = None  # known once something was embedded
 
+    #: a test double (vectors not from a model): it may never decide an evaluation gate
+    scripted: ClassVar[bool] = False
+
     @abstractmethod
     def identity(self) -> str:
-        """What makes two embedders interchangeable (backend, model, version): part of every cache key."""
+        """What makes two embedders interchangeable (backend, model, weights, options): part of every cache key; may
+        hold an endpoint URL, so it is only ever hashed."""
+
+    def label(self) -> str:
+        """The name recorded in artifacts and reports: never a URL, a key or a full local path."""
+        if self.spec.label:
+            return self.spec.label
+        where = self.spec.endpoint_label()
+        return f"{self.name}:{self.spec.model or 'default'}" + (f"@{where}" if where else "")
 
     @abstractmethod
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -132,9 +147,13 @@ class LocalEmbedder(Embedder):
             except PackageNotFoundError:
                 version = "missing"
             return f"local:{PACKAGED_MODEL_NAME}@{PACKAGED_MODEL_DIST}=={version}"
-        folder = self.model_dir()  # the weights' sizes tell a model replaced in place
-        weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
-        return f"local:{folder}:{','.join(sorted(f'{p.name}:{p.stat().st_size}' for p in weights))}"
+        folder = self.model_dir()  # the weights' fingerprint tells a model replaced in place
+        return f"local:{folder.name}:{weights_fingerprint(folder)}"
+
+    def label(self) -> str:
+        if self.spec.label:
+            return self.spec.label
+        return f"local:{Path(self.spec.model).name}" if self.spec.model else f"local:{PACKAGED_MODEL_NAME}"
 
     def _load(self) -> Any:
         if self._model is None:
@@ -182,10 +201,12 @@ class OpenAIEmbedder(Embedder):
         super().__init__(spec)
         if not spec.model:
             raise ConfigError("embedder 'openai' needs `model`")
+        require_endpoint_or_key(spec, "embedder 'openai'")
         self._client: Any = None  # created on first call: no network in the constructor
 
     def identity(self) -> str:
-        return f"openai:{self.spec.base_url or 'default'}:{self.spec.model}:{self.options.dimensions or 'full'}"
+        extra = json.dumps(self.options.extra_body, sort_keys=True)
+        return f"openai:{self.spec.base_url or 'api.openai.com'}:{self.spec.model}:{self.options.dimensions}:{extra}"
 
     def _sdk(self) -> Any:
         if self._client is None:
@@ -214,7 +235,8 @@ class OpenAIEmbedder(Embedder):
             try:
                 resp = self._sdk().embeddings.create(input=batch, **kwargs)
             except (openai.APIError, ValueError) as exc:
-                raise EmbeddingError(f"embedding request failed: {type(exc).__name__}: {exc}") from exc
+                detail = redact_endpoint(f"{type(exc).__name__}: {exc}", self.spec)
+                raise EmbeddingError(f"embedding request failed: {detail}") from None
             data = sorted(resp.data, key=lambda d: d.index)
             if len(data) != len(batch):
                 raise EmbeddingError(f"endpoint returned {len(data)} embeddings for {len(batch)} texts")
@@ -232,6 +254,7 @@ class FakeEmbedder(Embedder):
     """Deterministic hashed TF-IDF vectors of each text alone (no model, no batch effects): for tests."""
 
     name: ClassVar[str] = "fake"
+    scripted: ClassVar[bool] = True
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -250,6 +273,34 @@ class FakeEmbedder(Embedder):
         out = np.array(rows, dtype=np.float32)
         out[~out.any(axis=1), 0] = 1.0  # a text without words still gets a unit vector
         return out
+
+
+_WORD = re.compile(r"\w+")
+
+
+def hashed_tfidf(texts: Sequence[str], dims: int = 4096) -> np.ndarray:
+    """L2-normalised TF-IDF vectors of hashed words: a model-free embedding (the ``fake`` embedder's)."""
+    rows = []
+    df = np.zeros(dims)
+    for text in texts:
+        vec = np.zeros(dims)
+        for word in _WORD.findall(text.lower()):
+            vec[hash_word(word, dims)] += 1.0
+        df += vec > 0
+        rows.append(vec)
+    matrix = np.array(rows) if rows else np.zeros((0, dims))
+    idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
+    matrix = np.log1p(matrix) * idf
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def hash_word(word: str, dims: int) -> int:
+    """A stable hash (Python's ``hash`` is salted per process)."""
+    h = 2166136261
+    for ch in word.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h % dims
 
 
 # -- cache ------------------------------------------------------------------------------------------------------
@@ -333,5 +384,5 @@ def embed_texts(
         return np.zeros((0, embedder.dimension or 0), dtype=np.float32)
     dims = {vectors[k].shape[0] for k in keys}
     if len(dims) != 1:
-        raise EmbeddingError(f"embeddings of different sizes {sorted(dims)} under one identity {identity!r}")
+        raise EmbeddingError(f"embeddings of different sizes {sorted(dims)} from one embedder {embedder.label()!r}")
     return np.stack([vectors[k] for k in keys]).astype(np.float32, copy=False)

@@ -1,10 +1,10 @@
 """The interactive map of a curated dataset: a 2-D projection of question embeddings as a standalone HTML page.
 
-``project_2d`` turns embedding vectors into map coordinates (PCA through numpy, or UMAP when ``umap-learn`` is
-installed); ``write_map_html`` draws :class:`MapPoint` s as a plotly scatter in one self-contained HTML file
-(plotly.js inlined, so it opens offline). Points are coloured by cluster, split, category or dataset, a dropdown in
-the page switches between these colourings, and when several datasets are overlaid each one gets its own marker
-symbol. The same input always gives the same file, byte for byte.
+``project_2d`` turns embedding vectors into map coordinates (PCA through numpy, or UMAP from the optional ``umap``
+extra: ``pip install 'doctune[umap]'``); ``write_map_html`` draws :class:`MapPoint` s as a plotly scatter in one
+self-contained HTML file (plotly.js inlined, so it opens offline). Points are coloured by cluster, split, category
+or dataset, a dropdown in the page switches between these colourings, and when several datasets are overlaid each
+one gets its own marker symbol. The same input always gives the same file, byte for byte.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+
+from doctune.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.nd
     """Project ``vectors`` (n x d) onto a plane, giving an (n x 2) float64 array.
 
     ``method`` is ``"pca"`` (the default: numpy's SVD, deterministic, each axis's sign fixed so that its largest
-    loading is positive) or ``"umap"`` (needs the optional ``umap-learn``, imported only here; ``seed`` makes it
+    loading is positive) or ``"umap"`` (needs the optional ``umap`` extra, imported only here; ``seed`` makes it
     reproducible). Fewer than three points need no projection and come back as fixed positions: none, the origin,
     or two points on the x axis. Missing dimensions (d < 2, or a rank-1 set) are zero columns.
     """
@@ -130,21 +132,33 @@ def _project_pca(data: np.ndarray) -> np.ndarray:
     return out
 
 
+class UmapMissingError(ConfigError, ImportError):
+    """UMAP was asked for (``curate.projection: umap``) but ``umap-learn`` is not installed. A ``ConfigError``, so
+    the CLI reports it as one line and exits 1; an ``ImportError`` for callers of ``project_2d``."""
+
+
+UMAP_MISSING: Final = (
+    "curate.projection: umap needs the optional package umap-learn, which is not installed: "
+    "pip install 'doctune[umap]' (not part of `make install`); curate.projection: pca needs nothing extra"
+)
+
+
 def _project_umap(data: np.ndarray, seed: int) -> np.ndarray:
     try:
-        import umap  # optional dependency, imported only when asked for
+        import umap  # optional dependency (the `umap` extra), imported only when asked for
     except ImportError as exc:
-        raise ImportError(
-            "project_2d(method='umap') needs the optional package umap-learn (pip install umap-learn); "
-            "method='pca' needs nothing extra"
-        ) from exc
+        raise UmapMissingError(UMAP_MISSING) from exc
     n = data.shape[0]
     n_neighbors = max(2, min(15, n - 1))
     log.info("projecting %d vectors with UMAP (n_neighbors=%d, seed=%d)", n, n_neighbors, seed)
     # A fixed random_state makes UMAP single-threaded and reproducible; init="random" avoids the spectral
     # initialisation, which fails on very small inputs.
     reducer = umap.UMAP(
-        n_components=2, n_neighbors=n_neighbors, random_state=seed, init="random" if n < 10 else "spectral"
+        n_components=2,
+        n_neighbors=n_neighbors,
+        random_state=seed,
+        n_jobs=1,  # what a random_state forces anyway; saying so spares a warning
+        init="random" if n < 10 else "spectral",
     )
     return np.asarray(reducer.fit_transform(data), dtype=np.float64)
 

@@ -156,9 +156,9 @@ def evaluate_models(
     report: dict[str, Any] = {
         "models": list(models),
         "splits": list(splits),
-        "model_identities": {name: client.backend.identity() for name, client in models.items()},
-        "judge": judge.backend.identity(),
-        "embedder": embedder.identity() if embedder is not None else None,
+        "model_identities": {name: client.backend.label() for name, client in models.items()},
+        "judge": judge.backend.label(),
+        "embedder": embedder.label() if embedder is not None else None,
         "settings": {**settings, "max_tokens": max_tokens, "system_prompt": system_prompt},
         "results": {},
         "comparisons": [],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from doctune.export.jsonl import (
     write_chat_jsonl,
     write_jsonl_splits,
 )
+from doctune.owned import check_dir, check_file, claim_dir, replace_dir
 from doctune.records import Chunk, DatasetItem, Document
 
 __all__ = [
@@ -117,13 +117,6 @@ def build_dataset_dicts(
 # --------------------------------------------------------------------------- saving and the dataset card
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def save_to_disk(
     dicts: Mapping[str, datasets.DatasetDict],
     out_dir: Path,
@@ -134,19 +127,23 @@ def save_to_disk(
     """Save each config to ``out_dir / <config>`` (a previous copy is replaced) and write ``README.md``.
 
     Returns config name -> folder, plus ``"card"`` -> the card. Each folder loads with ``datasets.load_from_disk``.
+    ``out_dir`` and every config folder carry doctune's ownership marker: an ``out_dir`` or config folder that
+    doctune did not create (not empty, no marker) is never replaced, :class:`doctune.owned.NotOwnedError` is
+    raised instead (see :mod:`doctune.owned`).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_dir(Path(out_dir), by="doctune export")
+    targets = {name: check_dir(out_dir / name) for name in dicts}  # refuse before anything is deleted
+    card = check_file(out_dir / "README.md")
     paths: dict[str, Path] = {}
     for name, dataset_dict in dicts.items():
-        target = out_dir / name
-        _remove(target)
+        target = targets[name]
+        replace_dir(target)
+        claim_dir(target, by="doctune export")  # marked first: a killed save leaves a folder doctune may replace
         # datasets writes no shard for an empty split, and load_from_disk then fails: ask for one
         num_shards = {split: 1 for split, ds in dataset_dict.items() if len(ds) == 0}
         dataset_dict.save_to_disk(str(target), num_shards=num_shards or None)
         paths[name] = target
         log.info("saved config %s (%s) -> %s", name, _split_counts(dataset_dict), target)
-    card = out_dir / "README.md"
     card.write_text(dataset_card(dicts, title=title, description=description), encoding="utf-8")
     paths["card"] = card
     return paths

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from doctune.owned import check_dir, check_file, claim_dir
 from doctune.records import DatasetItem
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,21 @@ def write_jsonl_splits(
     """Write ``out_dir/chat/<split>.jsonl`` and ``out_dir/alpaca/<split>.jsonl`` for every split.
 
     Train and eval files are written even when empty; stale ``*.jsonl`` files of earlier exports are removed.
-    Returns format -> split -> (path, lines).
+    Returns format -> split -> (path, lines). ``out_dir``, ``chat/`` and ``alpaca/`` must be new, empty or
+    created by doctune (they carry its marker, see :mod:`doctune.owned`); otherwise nothing is deleted and
+    :class:`doctune.owned.NotOwnedError` is raised.
     """
     by_split: dict[str, list[DatasetItem]] = {split: [] for split in ALWAYS_PRESENT_SPLITS}
     for item in items:
         by_split.setdefault(item.split, []).append(item)
+    out_dir = claim_dir(Path(out_dir), by="doctune export")
+    for fmt in JSONL_FORMATS:  # refuse before anything is written or deleted
+        check_dir(out_dir / fmt)
+    folders = {fmt: claim_dir(out_dir / fmt, by="doctune export") for fmt in JSONL_FORMATS}
     out: dict[str, dict[str, tuple[Path, int]]] = {}
-    for fmt in JSONL_FORMATS:
-        folder = Path(out_dir) / fmt
+    for fmt, folder in folders.items():
         for old in folder.glob("*.jsonl"):
-            old.unlink()
+            check_file(old).unlink()
         out[fmt] = {}
         for split in ordered_splits(by_split):
             path = folder / f"{split}.jsonl"

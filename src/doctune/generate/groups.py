@@ -2,8 +2,9 @@
 
 All combinations of k chunks explode (C(100, 3) = 161,700), so the number of groups is capped by
 ``max_groups``. When every combination fits the budget they are all used; otherwise groups are
-sampled: half (``neighbour_share``) from each seed chunk's nearest neighbours by embedding
-similarity (related passages), the rest from distant chunks (connections across the document).
+sampled: half (``neighbour_share``) from each seed chunk's nearest neighbours by cosine similarity of the
+chunks' embeddings (related passages; ``generate multihop`` embeds them with ``models.embedder``, through the
+workspace's embedding cache), the rest from distant chunks (connections across the document).
 Combinations are only ever counted, never enumerated beyond the budget.
 """
 
@@ -13,7 +14,6 @@ import itertools
 import logging
 import math
 import random
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,42 +22,18 @@ from doctune.config import MultihopConfig
 from doctune.records import Chunk
 
 log = logging.getLogger(__name__)
+#: texts -> one unit-length vector per text (``generate multihop`` passes the configured ``models.embedder``)
 Embed = Callable[[Sequence[str]], np.ndarray]
-_WORD = re.compile(r"\w+")
-
-
-def hashed_tfidf(texts: Sequence[str], dims: int = 4096) -> np.ndarray:
-    """L2-normalised TF-IDF vectors of hashed words: a model-free embedding for picking neighbours."""
-    rows = []
-    df = np.zeros(dims)
-    for text in texts:
-        vec = np.zeros(dims)
-        for word in _WORD.findall(text.lower()):
-            vec[hash_word(word, dims)] += 1.0
-        df += vec > 0
-        rows.append(vec)
-    matrix = np.array(rows) if rows else np.zeros((0, dims))
-    idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
-    matrix = np.log1p(matrix) * idf
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
-
-
-def hash_word(word: str, dims: int) -> int:
-    """A stable hash (Python's ``hash`` is salted per process)."""
-    h = 2166136261
-    for ch in word.encode():
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h % dims
 
 
 def count_combinations(pool_sizes: Sequence[int], min_k: int, max_k: int) -> int:
     return sum(math.comb(n, k) for n in pool_sizes for k in range(min_k, max_k + 1))
 
 
-def select_groups(chunks: list[Chunk], cfg: MultihopConfig, embed: Embed = hashed_tfidf) -> list[list[Chunk]]:
+def select_groups(chunks: list[Chunk], cfg: MultihopConfig, embed: Embed) -> list[list[Chunk]]:
     """Groups of ``min_chunks``..``max_chunks`` chunks, at most ``max_groups`` of them, each group's chunks
-    in document order. Deterministic for a given seed."""
+    in document order. Deterministic for a given seed and embedding. ``embed`` is called only when groups are
+    sampled (once per pool, with the pool's chunk texts)."""
     pools = [chunks] if cfg.cross_document else _by_document(chunks)
     pools = [p for p in pools if len(p) >= cfg.min_chunks]
     total = count_combinations([len(p) for p in pools], cfg.min_chunks, cfg.max_chunks)

@@ -235,7 +235,7 @@ class ItemGenerator:
                     unverified_quotes=missing,
                     citations_verified=verified,
                     reasoning=raw.get("reasoning"),
-                    model=self.client.backend.identity(),
+                    model=self.client.backend.label(),
                 )
             )
         if kept:

@@ -24,23 +24,23 @@ def collect_documents(
     (hidden files and folders are skipped). Files named explicitly are always tried. Files with identical bytes
     (same ``doc_id``) become one document, the first one found; the others are logged at INFO level.
     """
-    files, errors = expand_paths(paths, cfg)
+    found, errors = expand_sources(paths, cfg)
     documents: list[Document] = []
     first_path_of: dict[str, str] = {}
-    for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
+    for path, label in tqdm(found, desc="ingest", unit="file", disable=not progress):
         try:
-            document = read_document(path, cfg)
+            document = read_document(path, cfg).model_copy(update={"source_path": label})
         except UnreadableFileError as exc:
-            errors.append(_error(path, exc.reason))
+            errors.append(_error(label, exc.reason))
             continue
         except Exception as exc:  # one broken file must not stop the run
             logger.debug("unexpected error reading %s", path, exc_info=True)
-            errors.append(_error(path, f"{type(exc).__name__}: {exc}"))
+            errors.append(_error(label, f"{type(exc).__name__}: {exc}"))
             continue
         if document.doc_id in first_path_of:
-            logger.info("%s duplicates %s (same bytes); ingested once", path, first_path_of[document.doc_id])
+            logger.info("%s duplicates %s (same bytes); ingested once", label, first_path_of[document.doc_id])
             continue
-        first_path_of[document.doc_id] = str(path)
+        first_path_of[document.doc_id] = label
         documents.append(document)
     logger.info("ingested %d documents, %d files could not be read", len(documents), len(errors))
     return documents, errors
@@ -48,31 +48,49 @@ def collect_documents(
 
 def expand_paths(paths: list[Path], cfg: IngestConfig) -> tuple[list[Path], list[IngestError]]:
     """The files to read, in order and without repeats, and errors for paths that are missing or unsupported."""
+    found, errors = expand_sources(paths, cfg)
+    return [path for path, _ in found], errors
+
+
+def source_label(path: Path, root: Path) -> str:
+    """How a file is named in artifacts: relative to the ingest root it was found under, starting with the root
+    folder's own name (``docs/guide/a.md`` for ``/home/me/docs/guide/a.md`` found under ``/home/me/docs``); a file
+    given directly is its file name. Never an absolute path: documents and their exports leave this machine."""
+    if path == root:
+        return path.name or str(path)
+    rel = path.relative_to(root).as_posix()
+    name = root.resolve().name
+    return f"{name}/{rel}" if name else rel
+
+
+def expand_sources(paths: list[Path], cfg: IngestConfig) -> tuple[list[tuple[Path, str]], list[IngestError]]:
+    """``(file, source label)`` pairs to read, in order and without repeats (see :func:`source_label`), and errors
+    for paths that are missing or unsupported."""
     wanted = {ext.lower() if ext.startswith(".") else f".{ext.lower()}" for ext in cfg.extensions}
-    files: list[Path] = []
+    files: list[tuple[Path, str]] = []
     errors: list[IngestError] = []
     seen: set[Path] = set()
 
-    def add(path: Path) -> None:
+    def add(path: Path, root: Path) -> None:
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            files.append(path)
+            files.append((path, source_label(path, root)))
 
     for given in map(Path, paths):
         if given.is_dir():
             for found in _walk_folder(given):
                 if found.suffix.lower() in wanted:
-                    add(found)
+                    add(found, given)
         elif given.is_file():
             if reader_for(given) is None:
-                errors.append(_error(given, unsupported_format_reason(given)))
+                errors.append(_error(source_label(given, given), unsupported_format_reason(given)))
             else:
-                add(given)
+                add(given, given)
         elif given.exists():
-            errors.append(_error(given, "not a regular file"))
+            errors.append(_error(source_label(given, given), "not a regular file"))
         else:
-            errors.append(_error(given, "no such file or directory"))
+            errors.append(_error(source_label(given, given), "no such file or directory"))
     return files, errors
 
 
@@ -84,6 +102,6 @@ def _walk_folder(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _error(path: Path, reason: str) -> IngestError:
-    logger.warning("skipped %s: %s", path, reason)
-    return IngestError(source_path=str(path), reason=reason)
+def _error(label: str, reason: str) -> IngestError:
+    logger.warning("skipped %s: %s", label, reason)
+    return IngestError(source_path=label, reason=reason)

@@ -70,6 +70,8 @@ class LLMBackend(ABC):
     name: ClassVar[str]
     #: whether ``complete`` honours ``json_schema`` by constraining decoding
     supports_json_schema: ClassVar[bool] = False
+    #: a test double whose replies are scripted, not a model's: it may never decide an evaluation gate
+    scripted: ClassVar[bool] = False
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -83,7 +85,20 @@ class LLMBackend(ABC):
 
     @abstractmethod
     def identity(self) -> str:
-        """What makes two calls to this backend interchangeable (backend, model, its version)."""
+        """What makes two calls to this backend interchangeable (backend, model, the weights' fingerprint). Part of
+        every cache key together with the backend ``options``; may hold an endpoint URL, so it is only ever hashed."""
+
+    def label(self) -> str:
+        """The name recorded in artifacts and reports: ``spec.label``, else backend and model name, with the endpoint
+        as ``endpoint-<hash>``; never a URL, a key or a full local path."""
+        if self.spec.label:
+            return self.spec.label
+        where = self.spec.endpoint_label()
+        return f"{self.name}:{self.spec.model or 'default'}" + (f"@{where}" if where else "")
+
+    def cache_identity(self) -> dict[str, Any]:
+        """Everything of this backend that changes a reply: its identity and every option (part of the cache key)."""
+        return {"identity": self.identity(), "options": self.options.model_dump(mode="json")}
 
     @abstractmethod
     def complete(

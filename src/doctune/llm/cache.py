@@ -1,4 +1,4 @@
-"""On-disk cache of LLM calls keyed by a content hash of (backend identity, messages, params, schema).
+"""On-disk cache of LLM calls keyed by a content hash of (backend identity and options, messages, params, schema).
 
 SQLite in WAL mode: every finished call is committed at once, so a run killed at any point resumes
 without repeating the calls it had finished, and concurrent writers are safe.
@@ -17,9 +17,12 @@ from doctune.llm.base import CallParams, Completion, Message
 from doctune.plugins import open_wal_database
 
 
-def call_key(identity: str, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None) -> str:
+def call_key(
+    backend: dict[str, Any] | str, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None
+) -> str:
+    """The cache key of one call: ``backend`` is ``LLMBackend.cache_identity()`` (identity and options)."""
     payload = {
-        "identity": identity,
+        "backend": backend,
         "messages": [m.model_dump() for m in messages],
         "params": params.model_dump(),
         "schema": json_schema,

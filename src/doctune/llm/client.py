@@ -109,7 +109,7 @@ class LLMClient:
     ) -> Completion:
         """One call, from the cache when the same call was made before."""
         params = params or self.backend.default_params()
-        key = call_key(self.backend.identity(), messages, params, json_schema)
+        key = call_key(self.backend.cache_identity(), messages, params, json_schema)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             with self._lock:
                 self.usage.cache_hits += 1

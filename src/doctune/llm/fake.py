@@ -25,6 +25,7 @@ class FakeBackend(LLMBackend):
 
     name: ClassVar[str] = "fake"
     supports_json_schema: ClassVar[bool] = False
+    scripted: ClassVar[bool] = True
     scripts: ClassVar[dict[str, Callable[[list[Message]], Reply]]] = {}
 
     class Options(BaseModel):
@@ -76,7 +77,7 @@ class FakeBackend(LLMBackend):
         prompt_chars = sum(len(m.content) for m in messages)
         return Completion(
             text=reply,
-            model=self.identity(),
+            model=self.label(),
             prompt_tokens=prompt_chars // 4,
             completion_tokens=len(reply) // 4,
             finish_reason="stop",

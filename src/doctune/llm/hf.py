@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import ModelSpec
+from doctune.fingerprint import weights_fingerprint
 from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
 from doctune.llm.embedded import EMBEDDED_NAME, embedded_gguf_path, model_cache_dir
 from doctune.llm.registry import register_backend
@@ -60,14 +61,25 @@ class TransformersBackend(LLMBackend):
         super().__init__(spec)
         self._model = None
         self._tokenizer = None
+        self._identity: str | None = None
         self._lock = threading.Lock()
 
     def model_dir(self) -> Path:
         return Path(self.spec.model).expanduser() if self.spec.model else embedded_safetensors_dir()
 
     def identity(self) -> str:
-        name = self.spec.model or f"{EMBEDDED_NAME}(embedded)"
-        return f"transformers:{name}:{self.options.dtype}"
+        if self._identity is None:  # once per backend: every call's cache key needs it
+            if self.spec.model:
+                path = Path(self.spec.model).expanduser()
+                self._identity = f"transformers:{path.name}:{weights_fingerprint(path)}"
+            else:  # the converted copy is derived from the packaged GGUF: its fingerprint decides
+                self._identity = f"transformers:{EMBEDDED_NAME}(embedded):{weights_fingerprint(embedded_gguf_path())}"
+        return self._identity
+
+    def label(self) -> str:
+        if self.spec.label:
+            return self.spec.label
+        return f"transformers:{Path(self.spec.model).name if self.spec.model else EMBEDDED_NAME}"
 
     def _load(self):
         if self._model is None:
@@ -119,7 +131,7 @@ class TransformersBackend(LLMBackend):
         finished = bool(len(new)) and int(new[-1]) == tok.eos_token_id
         return Completion(
             text=tok.decode(new, skip_special_tokens=True).strip(),
-            model=self.identity(),
+            model=self.label(),
             prompt_tokens=int(ids.shape[1]),
             completion_tokens=len(new),
             latency_s=latency,

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import ModelSpec
+from doctune.fingerprint import weights_fingerprint
 from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
 from doctune.llm.embedded import EmbeddedModelMissing, embedded_gguf_path
 from doctune.llm.registry import register_backend
@@ -38,6 +39,7 @@ class LlamaCppBackend(LLMBackend):
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
         self._llama = None
+        self._identity: str | None = None
         self._lock = threading.Lock()
 
     def model_path(self) -> Path:
@@ -49,9 +51,13 @@ class LlamaCppBackend(LLMBackend):
             raise BackendError(str(exc)) from exc
 
     def identity(self) -> str:
-        path = self.model_path()
-        size = path.stat().st_size if path.exists() else 0
-        return f"llama.cpp:{path.name}:{size}:ctx{self.options.n_ctx}:rp{self.options.repeat_penalty}"
+        if self._identity is None:  # once per backend: every call's cache key needs it
+            path = self.model_path()
+            self._identity = f"llama.cpp:{path.name}:{weights_fingerprint(path)}"
+        return self._identity
+
+    def label(self) -> str:
+        return self.spec.label or f"llama.cpp:{self.model_path().name}"
 
     def _model(self):
         if self._llama is None:
@@ -111,7 +117,7 @@ class LlamaCppBackend(LLMBackend):
         usage = resp.get("usage") or {}
         return Completion(
             text=choice["message"].get("content") or "",
-            model=self.identity(),
+            model=self.label(),
             prompt_tokens=usage.get("prompt_tokens", 0),
             completion_tokens=usage.get("completion_tokens", 0),
             latency_s=latency,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,10 +34,15 @@ class OpenAIBackend(LLMBackend):
         super().__init__(spec)
         if not spec.model:
             raise ConfigError("backend 'openai' needs `model`")
+        require_endpoint_or_key(spec, "backend 'openai'")
         self._client = None  # created on first call: no network in the constructor
 
     def identity(self) -> str:
-        return f"openai:{self.spec.base_url or 'default'}:{self.spec.model}"
+        return f"openai:{self.spec.base_url or 'api.openai.com'}:{self.spec.model}"
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the endpoint URL or its host (SDK errors may quote them)."""
+        return redact_endpoint(text, self.spec)
 
     def _sdk(self):
         if self._client is None:
@@ -81,19 +87,26 @@ class OpenAIBackend(LLMBackend):
             resp = self._sdk().chat.completions.create(**kwargs)
         except openai.RateLimitError as exc:
             raise BackendError(
-                f"rate limited: {exc}", retryable=True, retry_after_s=_retry_after(exc), kind="rate_limited"
-            ) from exc
+                self._redact(f"rate limited: {exc}"),
+                retryable=True,
+                retry_after_s=_retry_after(exc),
+                kind="rate_limited",
+            ) from None
         except openai.APIStatusError as exc:
             retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
             raise BackendError(
-                f"HTTP {exc.status_code}: {exc.message}", retryable=retryable, retry_after_s=_retry_after(exc)
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise BackendError(f"timeout after {self.spec.timeout_s}s", retryable=True, kind="timeout") from exc
+                self._redact(f"HTTP {exc.status_code}: {exc.message}"),
+                retryable=retryable,
+                retry_after_s=_retry_after(exc),
+            ) from None
+        except openai.APITimeoutError:
+            raise BackendError(f"timeout after {self.spec.timeout_s}s", retryable=True, kind="timeout") from None
         except openai.APIConnectionError as exc:
-            raise BackendError(f"connection failed: {exc}", retryable=True) from exc
+            raise BackendError(self._redact(f"connection failed: {exc}"), retryable=True) from None
         except (openai.APIError, ValueError) as exc:  # e.g. a reply body that is not valid JSON
-            raise BackendError(f"bad reply from server: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise BackendError(
+                self._redact(f"bad reply from server: {type(exc).__name__}: {exc}"), retryable=True
+            ) from None
         latency = time.perf_counter() - start
         if not resp.choices:
             raise BackendError("reply has no choices", retryable=True)
@@ -115,6 +128,34 @@ class OpenAIBackend(LLMBackend):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def require_endpoint_or_key(spec: ModelSpec, owner: str) -> None:
+    """Refuse, before any request, a spec that would silently send documents to the public OpenAI API: without
+    ``base_url`` the SDK goes to api.openai.com, so a real key (``api_key`` or ``api_key_env``) must be configured."""
+    if spec.base_url:
+        return
+    key = spec.resolved_api_key()
+    if not key or key.strip().lower() in PLACEHOLDER_KEYS:
+        where = f" ({spec.api_key_env} is not set)" if spec.api_key_env and not key else ""
+        raise ConfigError(
+            f"{owner} needs `base_url` (your endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM) or, for the public "
+            f"OpenAI API, a real key in `api_key_env`{where}: nothing was sent"
+        )
+
+
+#: keys that mean "no key" (local servers accept anything); never enough to reach the public API
+PLACEHOLDER_KEYS = frozenset({"", "not-needed", "none", "dummy", "sk-no-key-required", "empty", "ollama", "x"})
+
+
+def redact_endpoint(text: str, spec: ModelSpec) -> str:
+    """``text`` with ``spec.base_url`` (and its host) replaced by the endpoint label."""
+    if not spec.base_url:
+        return text
+    label = f"<{spec.endpoint_label()}>"
+    text = text.replace(spec.base_url, label)
+    host = urlsplit(spec.base_url).netloc
+    return text.replace(host, label) if host else text
 
 
 def _retry_after(exc: Any) -> float | None:

@@ -15,3 +15,9 @@ class StageResult:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+class NothingUsable(Exception):
+    """A stage ran but produced nothing a later stage can use (no document, no item, no train split...).
+
+    The message is one line naming the stage and why; ``doctune`` exits non-zero with it."""

@@ -69,7 +69,7 @@ def embed_items(
     embedder = create_embedder(config.models.embedder)
     cache = EmbeddingCache(workspace.cache_dir / "embeddings.sqlite")
     vectors = embed_texts(embedder, [item_text(i) for i in items], cache, config.curate.batch_size, progress)
-    return vectors, embedder.identity()
+    return vectors, embedder.label()
 
 
 def reports_dir(workspace: Workspace) -> Path:
@@ -258,7 +258,21 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
     stats: dict = {"strata": strata}
     errors = []
     if cfg.rephrase_eval and evaluation:
-        new, outcomes, usage = rephrase_items(config, workspace, list(evaluation), progress)
+        # `generate rephrase` output, when fresh, supplies the rephrasings it has; the rephraser does the rest
+        stored: dict[str, QAItem] = {}
+        freshness = workspace.freshness("rephrased", config)
+        if freshness == "fresh":
+            stored = {r.source_item_id: r for r in workspace.read_rows("rephrased", QAItem, config) if r.source_item_id}
+        else:
+            log.info("curate split: artifact 'rephrased' is %s; the rephraser rewords every eval item", freshness)
+        reused = [stored[i.item_id] for i in evaluation if i.item_id in stored]
+        todo = [i for i in evaluation if i.item_id not in stored]
+        if reused:
+            inputs.append("rephrased")
+        log.info("curate split: %d eval rephrasings from 'rephrased', %d to rephrase", len(reused), len(todo))
+        new, outcomes, usage = rephrase_items(config, workspace, todo, progress) if todo else ([], [], {})
+        position = {i.item_id: k for k, i in enumerate(evaluation)}
+        new = sorted([*reused, *new], key=lambda n: position[n.source_item_id])  # in eval order
         source_of = {i.item_id: i for i in evaluation}
         rephrased = [
             DatasetItem(
@@ -273,7 +287,11 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
             )
             for n in new
         ]
-        stats["rephrase"] = {"outcomes": dict(Counter(o.status for o in outcomes)), "llm": usage}
+        stats["rephrase"] = {
+            "from_artifact": len(reused),
+            "outcomes": dict(Counter(o.status for o in outcomes)),
+            "llm": usage,
+        }
         errors = [
             {"unit_id": o.unit_id, "reason": f"rephrase {o.status}: {o.detail}"}
             for o in outcomes

@@ -17,7 +17,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 
+import numpy as np
+
 from doctune.config import DoctuneConfig
+from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
 from doctune.generate.groups import select_groups
 from doctune.generate.items import ItemGenerator, Unit, UnitResult
 from doctune.generate.runner import Job, JobResult, run_jobs
@@ -59,8 +62,21 @@ def run_qa(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -
 def run_multihop(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
     """One request per chunk group, within the ``multihop.max_groups`` budget."""
     chunks, titles, summaries = _context(config, workspace)
+    # Neighbours by the configured embedder, cached in the workspace like the curate stage's item embeddings;
+    # the model loads only if groups are sampled (not when every combination fits the budget).
+    embedder = create_embedder(config.models.embedder)
+    cache = EmbeddingCache(workspace.cache_dir / "embeddings.sqlite")
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_texts(embedder, list(texts), cache, config.curate.batch_size, progress)
+
+    try:
+        groups = select_groups(chunks, config.multihop, embed)
+    finally:
+        embedder.close()
+        cache.close()
     units = []
-    for group in select_groups(chunks, config.multihop):
+    for group in groups:
         ids = [c.chunk_id for c in group]
         doc_ids = list(dict.fromkeys(c.doc_id for c in group))
         units.append(
@@ -174,7 +190,7 @@ class Rephraser:
                 "answer": reply.answer.strip(),
                 "source_item_id": item.item_id,
                 "reasoning": None,
-                "model": self.client.backend.identity(),
+                "model": self.client.backend.label(),
             }
         )
         return UnitResult([new], UnitOutcome(unit_id=item.item_id, chunk_ids=ids, status="items", n_items=1))

@@ -13,7 +13,7 @@ from pathlib import Path
 from doctune.config import ConfigError, DoctuneConfig
 from doctune.ingest.collect import collect_documents, expand_paths
 from doctune.records import Document
-from doctune.stages import StageResult
+from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,14 @@ def run(
     run = workspace.start_run("ingest", config)
     fingerprint = source_fingerprint(chosen, config)
     docs, errors = collect_documents([Path(p) for p in chosen], config.ingest, progress=progress)
+    if not docs:
+        skipped = "; ".join(f"{e.source_path}: {e.reason}" for e in errors[:3]) + ("; ..." if len(errors) > 3 else "")
+        raise NothingUsable(
+            f"ingest: no document could be read from {', '.join(chosen)}"
+            + (f" ({len(errors)} skipped: {skipped})" if errors else " (no file with a supported extension)")
+        )
     stats = {
-        "paths": chosen,
+        "paths": [Path(p).resolve().name or p for p in chosen],  # names only: the manifest holds no local path
         "chars": sum(d.n_chars for d in docs),
         "formats": _count_formats(docs),
         "fingerprint": fingerprint,

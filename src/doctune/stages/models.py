@@ -8,28 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from doctune.config import ConfigError, DoctuneConfig
-from doctune.llm.embedded import EMBEDDED_NAME
-from doctune.registry import ModelEntry, Registry
 from doctune.stages import StageResult
+from doctune.train.resolve import resolve_model
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
-BASE = "base"
-
-
-def resolve_model(workspace: Workspace, model_id: str | None) -> tuple[ModelEntry | None, Path | None, Path]:
-    """(entry, weights folder, base model folder) of ``model_id``: a registry id or prefix, ``base`` for the
-    untuned base model, or None for the current model."""
-    from doctune.llm.hf import embedded_safetensors_dir
-
-    if model_id == BASE:
-        return None, None, embedded_safetensors_dir()
-    registry = Registry(workspace)
-    entry = registry.get(model_id) if model_id else registry.current()
-    if entry is None:
-        raise ConfigError("no current model: give a model id (`doctune models list`), `base`, or promote one first")
-    base = embedded_safetensors_dir() if entry.base_model == EMBEDDED_NAME else Path(entry.base_model)
-    return entry, workspace.root / entry.weights_path, base
 
 
 def run_export_model(
@@ -44,7 +27,7 @@ def run_export_model(
     """Write a registered model as its adapter, merged safetensors, or a GGUF file for llama.cpp / Ollama."""
     from doctune.train.export_model import export_adapter, export_gguf, export_merged
 
-    entry, weights, base = resolve_model(workspace, model_id)
+    entry, weights, base = resolve_model(workspace, model_id, config)
     if entry is None or weights is None:
         raise ConfigError("export-model needs a trained model, not the base model")
     target = out or workspace.root / "models" / entry.id
@@ -68,10 +51,11 @@ def run_chat(
     write: Callable[[str], object] = sys.stdout.write,
     max_new_tokens: int = 256,
 ) -> list[dict]:
-    """A terminal chat with a registered model (or ``base``), system prompt from the config, streamed."""
+    """A terminal chat with a registered model (or ``base``: the configured student's base model), system prompt
+    from the config, streamed."""
     from doctune.train.chat import chat_loop, load_chat_model
 
-    _, weights, base = resolve_model(workspace, model_id)
+    _, weights, base = resolve_model(workspace, model_id, config)
     model, tokenizer = load_chat_model(weights, base)
     prompt = config.train.system_prompt if config.train.system_prompt is not None else config.export.system_prompt
     return chat_loop(model, tokenizer, prompt or None, read_line=read_line, write=write, max_new_tokens=max_new_tokens)

@@ -15,7 +15,7 @@ from typing import Any
 
 from doctune.config import DoctuneConfig
 from doctune.records import DatasetItem
-from doctune.stages import StageResult
+from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ class Step:
     artifact: str
     run: Callable[..., StageResult]
     is_current: Callable[[DoctuneConfig, Workspace], bool] | None = None
+    #: the count in the step's result that must be above zero for the next steps to have anything to work on
+    must_yield: str | None = None
 
 
 @dataclass
@@ -60,17 +62,17 @@ def steps(config: DoctuneConfig) -> list[Step]:
     from doctune.stages import chunk, curate, curate_report, evaluate, export, generate, ingest, summarize
 
     plan = [
-        Step("ingest", "documents", ingest.run, _documents_current),
-        Step("summarize", "summaries", summarize.run),
-        Step("chunk", "chunks", chunk.run),
-        Step("generate qa", "qa", generate.run_qa),
+        Step("ingest", "documents", ingest.run, _documents_current, must_yield="documents"),
+        Step("summarize", "summaries", summarize.run, must_yield="summaries"),
+        Step("chunk", "chunks", chunk.run, must_yield="chunks"),
+        Step("generate qa", "qa", generate.run_qa, must_yield="items"),
     ]
     if "multihop" in config.curate.sources:
         plan.append(Step("generate multihop", "multihop", generate.run_multihop))
     plan += [
-        Step("curate dedup", "dedup", curate.run_dedup),
+        Step("curate dedup", "dedup", curate.run_dedup, must_yield="kept"),
         Step("curate cluster", "clustered", curate.run_cluster),
-        Step("curate split", "dataset", curate.run_split),
+        Step("curate split", "dataset", curate.run_split, must_yield="train"),
         Step("curate report", "", curate_report.run_report),
         Step("curate map", "", curate_report.run_map),
         Step("export", "exports", export.run),
@@ -104,6 +106,8 @@ def run_pipeline(
             if step.is_current is not None
             else bool(step.artifact) and workspace.freshness(step.artifact, config) == "fresh"
         )
+        if current and step.must_yield and not workspace.manifest()[step.artifact].rows:
+            current = False  # an empty artifact: run the step again (from the cache) to say why it is empty
         if current:
             summary.skipped.append(step.name)
             if on_step:
@@ -116,8 +120,23 @@ def run_pipeline(
         summary.results[step.name] = result
         if on_step:
             on_step(step.name, result)
+        if step.must_yield and not result.counts.get(step.must_yield):
+            raise NothingUsable(f"doctune run stopped at {step.name}: {_why_empty(step, result)}")
     summary.totals = totals(config, workspace)
     return summary
+
+
+def _why_empty(step: Step, result: StageResult) -> str:
+    """One line: what the step produced none of, and the reasons it recorded."""
+    what = "train items" if step.must_yield == "train" else step.must_yield
+    details = []
+    if outcomes := result.stats.get("outcomes"):
+        details.append("requests by outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    if result.errors:
+        first = result.errors[0]
+        details.append(f"first error: {first.get('source_path') or first.get('unit_id', '?')}: {first.get('reason')}")
+    reasons = f" ({'; '.join(details)})" if details else ""
+    return f"it produced no {what}{reasons}; nothing is left for the next stages (see `doctune status`)"
 
 
 def totals(config: DoctuneConfig, workspace: Workspace) -> dict[str, Any]:
@@ -142,4 +161,6 @@ def eval_summary(result: StageResult) -> str:
     lines = [result.stats["markdown"]]
     for model, gate in result.stats["gate"].items():
         lines.append(f"gate for {model}: {'PASSED' if gate['passed'] else 'FAILED'} ({gate['reason']})")
+        if not gate.get("recorded"):
+            lines.append(f"  not recorded on the registry: {gate.get('not_recorded', '')}")
     return "\n".join(lines)

@@ -145,7 +145,7 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> S
                     errors.append(IngestError(source_path=doc.source_path, reason=f"summarize: {exc}"))
                     continue
                 summaries.append(
-                    Summary(doc_id=doc.doc_id, summary=text, n_pieces=len(pieces), model=client.backend.identity())
+                    Summary(doc_id=doc.doc_id, summary=text, n_pieces=len(pieces), model=client.backend.label())
                 )
             bar.total = bar.n
     finally:

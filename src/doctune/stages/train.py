@@ -16,12 +16,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import DoctuneConfig
-from doctune.llm.embedded import EMBEDDED_NAME
+from doctune.llm.embedded import EMBEDDED_HUB_ID, EMBEDDED_NAME
 from doctune.records import DatasetItem
 from doctune.registry import register_training_run
-from doctune.stages import StageResult
+from doctune.stages import NothingUsable, StageResult
 from doctune.train.config import TrainConfig
 from doctune.train.data import items_to_examples
+from doctune.train.resolve import base_model_dir, student_base
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class TrainingRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str
-    base_model: str = Field(description="Folder of the base model, or the embedded model's name.")
+    base_model: str = Field(description="The embedded model's name, or the base model's folder (home as ~).")
     method: str = Field(description="lora | full")
     weights_path: str = Field(description="The adapter (lora) or model (full) folder, relative to the workspace.")
     output_dir: str
@@ -57,18 +58,6 @@ class TrainingRun(BaseModel):
 def train_config(config: DoctuneConfig) -> TrainConfig:
     """The ``train`` section, or the defaults while ``DoctuneConfig`` has none."""
     return getattr(config, "train", None) or TrainConfig()
-
-
-def base_model_path(config: DoctuneConfig, cfg: TrainConfig) -> Path:
-    """``train.base_model``, else the student's folder (transformers backend), else the embedded model."""
-    if cfg.base_model:
-        return Path(cfg.base_model).expanduser()
-    student = config.models.student
-    if student.backend == "transformers" and student.model:
-        return Path(student.model).expanduser()
-    from doctune.llm.hf import embedded_safetensors_dir
-
-    return embedded_safetensors_dir()
 
 
 def _resumable_dir(workspace: Workspace) -> Path | None:
@@ -109,7 +98,7 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
         by_split.setdefault(item.split, []).append(item)
     train_items = by_split.get("train", [])
     if not train_items:
-        raise ValueError("the dataset has no train item: run `doctune curate split` with more items")
+        raise NothingUsable("train: the dataset has no train item: generate more items, then `doctune curate split`")
     eval_sets = {s: items_to_examples(by_split[s], system_prompt) for s in cfg.eval_splits if by_split.get(s)}
 
     run_ = workspace.start_run("train", config)
@@ -117,11 +106,10 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
     output_dir = previous or run_.run_dir / TRAIN_SUBDIR
     if resume and previous is None:
         log.info("no checkpoint to resume in %s: starting a new run", workspace.runs_dir)
-    base = base_model_path(config, cfg)
+    base_name = student_base(config)
+    base = base_model_dir(base_name)
     dataset_sha = run_.input_hashes(["dataset"]).get("dataset", "")
-    is_embedded = not cfg.base_model and base.name.startswith(EMBEDDED_NAME)
-    tags = {"doctune.project": config.project, "doctune.dataset_sha256": dataset_sha}
-    tags["doctune.base_model"] = EMBEDDED_NAME if is_embedded else str(base)
+    tags = {"doctune.project": config.project, "doctune.dataset_sha256": dataset_sha, "doctune.base_model": base_name}
     info = RunInfo(
         experiment=cfg.experiment or config.project, run_name=run_.run_id, tags=tags, store_dir=workspace.root
     )
@@ -134,11 +122,12 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True, resu
         resume=previous is not None,
         progress=progress,
         run_info=info,
+        base_model_name=EMBEDDED_HUB_ID if base_name == EMBEDDED_NAME else Path(base_name).name,
     )
     root = workspace.root
     row = TrainingRun(
         run_id=run_.run_id,
-        base_model=EMBEDDED_NAME if is_embedded else str(base),
+        base_model=base_name,
         method="full" if cfg.full_finetune else "lora",
         weights_path=_relative(Path(result.weights_dir), root),
         output_dir=_relative(output_dir, root),

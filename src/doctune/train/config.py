@@ -14,7 +14,7 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 class TrainConfig(BaseModel):
     """Supervised fine-tuning of the student on the train split, with eval loss on the eval splits."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, coerce_numbers_to_str=True)
 
     base_model: str | None = Field(
         None,
@@ -86,8 +86,8 @@ class TrainConfig(BaseModel):
     )
     wandb_mode: Literal["online", "offline"] | None = Field(
         None,
-        description="none: WANDB_MODE, else online when an API key is set up (WANDB_API_KEY or `wandb login`), else "
-        "offline (upload later with `wandb sync <run>/train/wandb/offline-run-*`).",
+        description="online: log to the W&B server (needs WANDB_API_KEY or `wandb login`); none: WANDB_MODE, else "
+        "offline (upload later with `wandb sync <run>/train/wandb/offline-run-*`). Never online unless set.",
     )
     wandb_entity: str | None = Field(None, description="W&B team or user; none: the key's default entity.")
     precision: Literal["auto", "fp32", "bf16"] = Field(

@@ -6,6 +6,11 @@
 * :func:`export_gguf` converts a merged model with llama.cpp's ``convert_hf_to_gguf.py``. The script is not on
   PyPI as a package: ``make gguf-tools`` extracts it (with its ``conversion`` package and ``gguf-py``) from the
   ``llama-cpp-python`` sdist into ``~/.cache/doctune/llama.cpp/``; ``DOCTUNE_GGUF_CONVERTER`` overrides that.
+
+Outputs are replaced only when doctune created them (:mod:`doctune.owned`): the ``adapter``/``merged`` folders
+(written as ``<name>.tmp`` and renamed) carry the ``.doctune-owned`` marker, so does a folder above them that
+doctune creates, and an existing GGUF file is overwritten only inside such a folder. Anything else raises
+:class:`doctune.owned.NotOwnedError` before any work is done.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from doctune.owned import MARKER, check_dir, check_file, claim_dir, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +63,60 @@ def is_adapter_dir(weights_dir: Path) -> bool:
     return (Path(weights_dir) / "adapter_config.json").is_file()
 
 
-def _fresh_dir(out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise ExportError(f"{out_dir} exists and is not a folder")
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+_BY = "doctune export-model"
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _make_parent(path: Path) -> None:
+    """Create the folder holding ``path`` when missing, marked as doctune's (its files may be replaced later)."""
+    if not path.parent.exists():
+        claim_dir(path.parent, by=_BY)
+
+
+def _check_out(out_dir: Path) -> Path:
+    """``out_dir`` when it and its ``.tmp`` sibling may be replaced (missing, empty or doctune's), else refused."""
+    out_dir = check_dir(out_dir)
+    check_dir(_tmp(out_dir))
+    return out_dir
+
+
+def _start(out_dir: Path) -> Path:
+    """A fresh, marked ``<out_dir>.tmp`` to write into (an old one removed when doctune created it)."""
+    _make_parent(out_dir)
+    tmp = _tmp(out_dir)
+    replace_dir(tmp)
+    return claim_dir(tmp, by=_BY)
+
+
+def _publish(tmp: Path, out_dir: Path) -> Path:
+    """Replace ``out_dir`` (only when doctune created it) with the filled ``tmp``; the marker moves along."""
+    replace_dir(out_dir)
+    tmp.rename(out_dir)
     return out_dir
 
 
 def export_adapter(weights_dir: Path, out_dir: Path) -> Path:
     """Copy the LoRA adapter in ``weights_dir`` (config, weights, tokenizer files) to ``out_dir``; returns it.
 
-    ``out_dir`` is replaced when it exists. Checkpoints, optimizer state and training logs are not copied.
+    ``out_dir`` is replaced when it exists and doctune created it (else :class:`doctune.owned.NotOwnedError`).
+    Checkpoints, optimizer state and training logs are not copied.
     """
     weights_dir = Path(weights_dir)
     if not is_adapter_dir(weights_dir):
         raise ExportError(f"{weights_dir} holds no LoRA adapter (no adapter_config.json)")
     if not any((weights_dir / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
         raise ExportError(f"{weights_dir} has an adapter config but no adapter weights")
-    out_dir = _fresh_dir(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out_dir = _check_out(out_dir)
+    tmp = _start(out_dir)
     copied = []
     for name in (*ADAPTER_FILES, *TOKENIZER_FILES):
         if (weights_dir / name).is_file():
             shutil.copy2(weights_dir / name, tmp / name)
             copied.append(name)
-    tmp.rename(out_dir)
+    _publish(tmp, out_dir)
     log.info("exported the adapter to %s (%s)", out_dir, ", ".join(copied))
     return out_dir
 
@@ -104,15 +135,19 @@ def export_merged(weights_dir: Path, base_model_dir: Path, out_dir: Path, dtype:
     A LoRA adapter in ``weights_dir`` is merged into ``base_model_dir`` with PEFT's ``merge_and_unload``;
     a full fine-tune (``weights_dir`` holds ``config.json``) is copied. ``dtype`` is the saved precision
     (``float32``, ``bfloat16`` or ``float16``) of a merged model. The tokenizer comes from ``weights_dir`` when
-    it has one (training saves it there), else from the base model.
+    it has one (training saves it there), else from the base model. ``out_dir`` is replaced only when doctune
+    created it (else :class:`doctune.owned.NotOwnedError`, raised before any work).
     """
     weights_dir, base_model_dir = Path(weights_dir), Path(base_model_dir)
     torch_dtype = _torch_dtype(dtype)
+    out_dir = _check_out(out_dir)
     if not is_adapter_dir(weights_dir):
         if not (weights_dir / "config.json").is_file():
             raise ExportError(f"{weights_dir} holds neither a LoRA adapter nor a model (no config.json)")
-        out_dir = _fresh_dir(out_dir)
-        shutil.copytree(weights_dir, out_dir, ignore=shutil.ignore_patterns("checkpoint-*", "training_args.bin"))
+        tmp = _start(out_dir)
+        skip = shutil.ignore_patterns("checkpoint-*", "training_args.bin", MARKER)
+        shutil.copytree(weights_dir, tmp, ignore=skip, dirs_exist_ok=True)
+        _publish(tmp, out_dir)
         log.info("copied the fully fine-tuned model %s to %s", weights_dir, out_dir)
         return out_dir
 
@@ -132,12 +167,10 @@ def export_merged(weights_dir: Path, base_model_dir: Path, out_dir: Path, dtype:
     if not getattr(tokenizer, "chat_template", None):
         base_tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
         tokenizer.chat_template = base_tokenizer.chat_template
-    out_dir = _fresh_dir(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = _start(out_dir)
     merged.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
-    tmp.rename(out_dir)
+    _publish(tmp, out_dir)
     log.info(
         "merged %s into %s (%s) in %s in %.1f s",
         weights_dir,
@@ -185,7 +218,9 @@ def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
     ``quant`` is the converter's ``--outtype``: ``q8_0`` (default), ``f16``, ``bf16``, ``f32``, ... The converter
     runs in a subprocess with its own ``gguf-py`` (next to the script) first on ``PYTHONPATH``.
 
-    Raises :class:`ConverterMissing` when the converter is not installed, :class:`ExportError` when it fails.
+    Raises :class:`ConverterMissing` when the converter is not installed, :class:`ExportError` when it fails, and
+    :class:`doctune.owned.NotOwnedError` when ``out_file`` (or its ``.tmp``) exists in a folder doctune did not
+    create.
     """
     merged_dir, out_file = Path(merged_dir), Path(out_file)
     quant = quant.lower()
@@ -196,6 +231,8 @@ def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
     script = find_gguf_converter()
     if script is None:
         raise ConverterMissing(_missing_message())
+    tmp = check_file(_tmp(out_file))
+    check_file(out_file)
     env = dict(os.environ)
     paths = [str(script.parent)]
     if (script.parent / "gguf-py").is_dir():
@@ -205,8 +242,7 @@ def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(out_file.name + ".tmp")
+    _make_parent(out_file)
     tmp.unlink(missing_ok=True)
     cmd = [sys.executable, str(script), str(merged_dir), "--outfile", str(tmp), "--outtype", quant]
     log.info("converting %s to GGUF (%s) with %s", merged_dir, quant, script)

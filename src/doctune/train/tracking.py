@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import netrc
 import os
 import re
 import shutil
@@ -95,6 +94,15 @@ class Tracker(TrainerCallback):
         """Open the run; return its id (kept for a resumed training)."""
         raise NotImplementedError
 
+    def shown(self, path: Path) -> str:
+        """``path`` as recorded in links and tags: relative to the store folder (the workspace) when inside it."""
+        if self.info.store_dir is not None:
+            try:
+                return path.resolve().relative_to(Path(self.info.store_dir).resolve()).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         raise NotImplementedError
 
@@ -130,7 +138,7 @@ class TensorBoardTracker(Tracker):
             raise TrackingError(f"tensorboard tracking needs the tensorboard package ({exc})") from exc
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
         self._writer.add_text("config", "```\n" + json.dumps(dict(params), indent=2) + "\n```")
-        self.link = str(self.log_dir)
+        self.link = self.shown(self.log_dir)
         return None
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
@@ -163,9 +171,12 @@ class MlflowTracker(Tracker):
         super().__init__(info, output_dir)
         home = (info.store_dir or output_dir) / MLFLOW_DIR
         self._artifact_root = None if tracking_uri else (home / "artifacts").resolve().as_uri()
+        #: where the run is, for links: the local store's file (relative to the workspace), never a server's URL
+        self.store_shown = "the configured MLflow server"
         if tracking_uri is None:
             home.mkdir(parents=True, exist_ok=True)
             tracking_uri = f"sqlite:///{(home / 'mlflow.db').resolve()}"
+            self.store_shown = "sqlite:///" + self.shown(home / "mlflow.db")
         self.tracking_uri = tracking_uri
         self.run_id: str | None = None
         self._client: Any = None
@@ -192,7 +203,7 @@ class MlflowTracker(Tracker):
                     log.warning("mlflow run %s not found in %s: starting a new one", resume_id, self.tracking_uri)
                     run = None
             if run is None:
-                tags = {"doctune.output_dir": str(self.output_dir), **self.info.tags}
+                tags = {"doctune.output_dir": self.shown(self.output_dir), **self.info.tags}
                 run = client.create_run(experiment_id, run_name=self.info.run_name, tags=tags)
                 from mlflow.entities import Param
 
@@ -206,7 +217,7 @@ class MlflowTracker(Tracker):
             raise TrackingError(f"mlflow store {self.tracking_uri} could not be opened: {exc}") from exc
         self._client = client
         self.run_id = run.info.run_id
-        self.link = f"{self.tracking_uri} (experiment {self.info.experiment!r}, run {self.run_id})"
+        self.link = f"{self.store_shown} (experiment {self.info.experiment!r}, run {self.run_id})"
         return self.run_id
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
@@ -230,19 +241,16 @@ class MlflowTracker(Tracker):
 
 
 def wandb_mode(configured: str | None) -> str:
-    """The W&B mode: the config's, else ``WANDB_MODE``, else online when an API key is set up, else offline."""
+    """The W&B mode: the config's (``train.wandb_mode``), else ``WANDB_MODE``, else offline. A W&B run never goes
+    online because a key happens to be set up: going online is an explicit setting."""
     if configured:
         return configured
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
-    if os.environ.get("WANDB_API_KEY"):
-        return "online"
-    try:
-        if netrc.netrc().authenticators(os.environ.get("WANDB_BASE_URL", "api.wandb.ai").split("//")[-1]):
-            return "online"
-    except (OSError, netrc.NetrcParseError):
-        pass
-    log.warning("no W&B API key (WANDB_API_KEY or `wandb login`): logging offline; upload later with `wandb sync`")
+    log.warning(
+        "W&B logs offline (upload later with `wandb sync`); set train.wandb_mode: online (or WANDB_MODE=online) "
+        "to log to the W&B server"
+    )
     return "offline"
 
 
@@ -278,7 +286,7 @@ class WandbTracker(Tracker):
             )
         except Exception as exc:
             raise TrackingError(f"wandb run could not be started ({mode}): {exc}") from exc
-        self.link = str(self.output_dir / "wandb") if self._run.offline else self._run.url
+        self.link = self.shown(self.output_dir / "wandb") if self._run.offline else self._run.url
         return self._run.id
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:

@@ -145,8 +145,12 @@ def train(
     progress: bool = True,
     callbacks: Sequence[Any] = (),
     run_info: RunInfo | None = None,
+    base_model_name: str | None = None,
 ) -> TrainResult:
     """Fine-tune ``base_model`` (a local HF folder) on conversational examples ``{"messages": [...]}``.
+
+    ``base_model_name`` is what the run's files and the saved adapter call the base model (default: the folder's
+    name); no file the run writes holds an absolute path.
 
     ``eval_sets`` maps a split name to its examples; empty ones are skipped. With ``resume`` the run continues
     from the last checkpoint in ``output_dir`` when there is one (from step 0 otherwise). ``callbacks`` are extra
@@ -171,7 +175,8 @@ def train(
         if tokenized:
             eval_ds[name] = to_dataset(tokenized)
     args = _sft_args(cfg, output_dir, device, precision, next(iter(eval_ds), None), progress)
-    resolved = {"train": cfg.model_dump(mode="json"), "base_model": str(base_model), "device": device}
+    base_name = base_model_name or Path(base_model).name
+    resolved = {"train": cfg.model_dump(mode="json"), "base_model": base_name, "device": device}
     resolved.update(precision=precision)
     (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
     info = run_info or RunInfo(run_name=output_dir.name)
@@ -183,6 +188,8 @@ def train(
         result = _fit(
             cfg, base_model, tokenizer, args, train_set, eval_ds, output_dir, resume, progress, every_callback
         )
+        result.base_model = base_name
+        _rename_base(Path(result.weights_dir), Path(base_model), base_name)
     except BaseException:
         finish_trackers(trackers, {}, [], failed=True)
         raise
@@ -190,8 +197,27 @@ def train(
     summary.update({f"final_eval_{k}_loss": v for k, v in result.eval_losses.items()})
     files = [output_dir / "loss.png", output_dir / "metrics.json", output_dir / "train_config.json"]
     result.tracking = finish_trackers(trackers, summary, files)
-    (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    _write_metrics(result, output_dir)
     return result
+
+
+def _write_metrics(result: TrainResult, output_dir: Path) -> None:
+    """``metrics.json``: the result, its paths relative to ``output_dir``."""
+    data = asdict(result)
+    for key in ("output_dir", "weights_dir", "loss_plot"):
+        if data[key]:
+            data[key] = Path(data[key]).relative_to(output_dir).as_posix() if key != "output_dir" else "."
+    (output_dir / "metrics.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def _rename_base(weights_dir: Path, base_model: Path, base_name: str) -> None:
+    """Name the base model ``base_name`` instead of its local folder in the saved weights' metadata (PEFT's
+    ``adapter_config.json`` and model card, a full model's ``config.json``): the weights are meant to be exported."""
+    folder = str(base_model)
+    for name in ("adapter_config.json", "README.md", "config.json"):
+        path = weights_dir / name
+        if path.is_file() and folder in (text := path.read_text(encoding="utf-8")):
+            path.write_text(text.replace(json.dumps(folder)[1:-1], base_name).replace(folder, base_name), "utf-8")
 
 
 def _fit(
@@ -263,7 +289,7 @@ def _fit(
     result = TrainResult(
         output_dir=str(output_dir),
         weights_dir=str(weights_dir),
-        base_model=str(base_model),
+        base_model=Path(base_model).name,
         device=args.device.type,
         precision="bf16" if args.bf16 else "fp32",
         steps=trainer.state.global_step,
@@ -280,7 +306,7 @@ def _fit(
         stopped_early=bool(args.load_best_model_at_end) and trainer.state.global_step < trainer.state.max_steps,
         loss_plot=str(plot) if plot else None,
     )
-    (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    _write_metrics(result, output_dir)
     log.info(
         "trained %d steps: loss %s -> %s, %.1f tokens/s, padding %.1f%%",
         result.steps,

@@ -1,0 +1,63 @@
+"""Which model a name means: the student's base model, a registered (tuned) model, or ``base``.
+
+A tuned model is always compared with *its own* base: the registry records the base every model was trained from
+(:func:`student_base` at training time), and ``base`` means that base whenever the models in question share one. The
+recorded name is the embedded model's name, or the configured folder with the home folder written ``~`` (registry
+entries travel with the workspace; they hold no home path).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from doctune.config import ConfigError, DoctuneConfig, home_relative
+from doctune.llm.embedded import EMBEDDED_NAME
+from doctune.registry import ModelEntry, Registry
+from doctune.workspace import Workspace
+
+#: the name that means "the untuned base model" wherever a model id is accepted
+BASE = "base"
+
+
+def student_base(config: DoctuneConfig) -> str:
+    """The base model the configured student is fine-tuned from, as the registry records it: ``train.base_model``,
+    else ``models.student.model`` when its backend is ``transformers``, else the embedded model's name."""
+    folder = config.train.base_model
+    student = config.models.student
+    if not folder and student.backend == "transformers" and student.model:
+        folder = student.model
+    if not folder:
+        return EMBEDDED_NAME
+    return home_relative(os.path.abspath(Path(folder).expanduser()))  # absolute, symlinks kept as named
+
+
+def base_model_dir(name: str) -> Path:
+    """The local folder of a base model recorded by :func:`student_base` (the embedded one is converted once)."""
+    if name == EMBEDDED_NAME:
+        from doctune.llm.hf import embedded_safetensors_dir
+
+        return embedded_safetensors_dir()
+    return Path(name).expanduser()
+
+
+def shared_base(entries: Iterable[ModelEntry], config: DoctuneConfig) -> str:
+    """What ``base`` means beside ``entries``: their base when they all have the same one, else the configured
+    student's base."""
+    bases = {e.base_model for e in entries}
+    return bases.pop() if len(bases) == 1 else student_base(config)
+
+
+def resolve_model(
+    workspace: Workspace, model_id: str | None, config: DoctuneConfig, base_name: str | None = None
+) -> tuple[ModelEntry | None, Path | None, Path]:
+    """(entry, weights folder, base model folder) of ``model_id``: a registry id or prefix, ``base`` for the untuned
+    base model (``base_name``, default the configured student's base), or None for the current model."""
+    if model_id == BASE:
+        return None, None, base_model_dir(base_name or student_base(config))
+    registry = Registry(workspace)
+    entry = registry.get(model_id) if model_id else registry.current()
+    if entry is None:
+        raise ConfigError("no current model: give a model id (`doctune models list`), `base`, or promote one first")
+    return entry, workspace.root / entry.weights_path, base_model_dir(entry.base_model)
