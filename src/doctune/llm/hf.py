@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from doctune.config import ModelSpec
+from doctune.config import ModelSpec, home_relative
 from doctune.fingerprint import weights_fingerprint
 from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
 from doctune.llm.embedded import EMBEDDED_NAME, embedded_gguf_path, model_cache_dir
@@ -92,7 +92,7 @@ class TransformersBackend(LLMBackend):
                 dtype = "bfloat16" if device.startswith("cuda") else "float32"
             path = self.model_dir()
             if not path.exists():
-                raise BackendError(f"model folder not found: {path}")
+                raise BackendError(f"model folder not found: {home_relative(str(path))}")
             self._tokenizer = AutoTokenizer.from_pretrained(path)
             self._model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
         return self._model, self._tokenizer

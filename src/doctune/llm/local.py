@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from doctune.config import ModelSpec
+from doctune.config import ModelSpec, home_relative
 from doctune.fingerprint import weights_fingerprint
 from doctune.llm.base import BackendError, CallParams, Completion, LLMBackend, Message
 from doctune.llm.embedded import EmbeddedModelMissing, embedded_gguf_path
@@ -67,7 +67,7 @@ class LlamaCppBackend(LLMBackend):
                 raise BackendError("backend 'local' needs llama-cpp-python: pip install 'doctune[local]'") from exc
             path = self.model_path()
             if not path.exists():
-                raise BackendError(f"model file not found: {path}")
+                raise BackendError(f"model file not found: {home_relative(str(path))}")
             self._llama = Llama(
                 model_path=str(path),
                 n_ctx=self.options.n_ctx,
