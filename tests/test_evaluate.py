@@ -26,7 +26,8 @@ from doctune.evaluate import (
     write_html,
     write_json,
 )
-from doctune.evaluate.judge import IDK_ANSWER, wrong_answer_for
+from doctune.evaluate.grader import DeterministicGrader, check_grader, choose_grader, swap_numbers
+from doctune.evaluate.judge import IDK_ANSWER
 from doctune.llm.base import BackendError, Message
 from doctune.llm.client import LLMClient, StructuredOutputError
 from doctune.llm.fake import FakeBackend
@@ -200,18 +201,41 @@ def test_gate_fails_when_ci_crosses_zero():
 
 
 # -- judge check ------------------------------------------------------------------------------------------------
-def test_wrong_answer_prefers_other_category():
-    items = [item(1, "factual"), item(3, "factual"), item(2, "reasoning")]
-    assert wrong_answer_for(items[0], items) == items[2].answer
-    assert wrong_answer_for(items[0], items[:1]) == IDK_ANSWER
-
-
 def test_check_judge_agreement():
     good = check_judge(client_for("eval-exact-judge"), ITEMS)
     assert good["reference_correct"] == 1.0 and good["wrong_incorrect"] == 1.0 and good["agreement"] == 1.0
-    assert len(good["cases"]) == 2 * len(ITEMS) and good["n_failed"] == 0
+    assert set(good["by_kind"]) == {"echo", "same_topic", "swapped_numbers", "dont_know"} and good["n_failed"] == 0
+    assert len(good["cases"]) == 5 * len(ITEMS)  # the reference and four hard wrong answers per item
     lenient = check_judge(client_for("eval-lenient-judge"), ITEMS)
-    assert lenient["reference_correct"] == 1.0 and lenient["wrong_incorrect"] == 0.0 and lenient["agreement"] == 0.5
+    assert lenient["reference_correct"] == 1.0 and lenient["wrong_incorrect"] == 0.0
+
+
+def test_a_judge_that_calls_everything_correct_gives_way_to_the_deterministic_grader():
+    grader, decision = choose_grader(client_for("eval-lenient-judge"), ITEMS, floor=0.8, max_items=20)
+    assert isinstance(grader, DeterministicGrader)
+    assert "failed its check" in decision["why"] and decision["deterministic_check"]["agreement"] == 1.0
+    report = evaluate_models({"tuned": client_for("eval-tuned")}, {"eval": ITEMS}, grader, n_resamples=100)
+    assert report["results"]["tuned"]["eval"]["accuracy"]["mean"] == 1.0 and report["judge"] == grader.label()
+
+
+def test_a_good_judge_decides():
+    grader, decision = choose_grader(client_for("eval-exact-judge"), ITEMS, floor=0.8, max_items=20)
+    assert grader.label() == "judge fake:eval-exact-judge" and "passed its check" in decision["why"]
+    assert "deterministic_check" not in decision
+
+
+def test_the_deterministic_grader_fails_echoes_swapped_numbers_and_other_facts():
+    grader = DeterministicGrader()
+    first = ITEMS[0]  # "What is the value of setting number 1?" -> "Setting 1 is 7 kilopascals."
+    assert grader.grade(first, first.answer).verdict == "correct"
+    assert grader.grade(first, "7 kPa, i.e. 7 kilopascals").verdict == "correct"
+    assert grader.grade(first, first.question).verdict == "incorrect"  # the question echoed back
+    assert swap_numbers(first.answer) == "Setting 2 is 8 kilopascals."
+    assert grader.grade(first, "Setting 1 is 8 kilopascals.").verdict == "incorrect"  # a swapped number
+    assert grader.grade(first, ITEMS[1].answer).verdict == "incorrect"  # another item's fact
+    assert grader.grade(first, IDK_ANSWER).verdict == "incorrect" and grader.grade(first, " ").verdict == "incorrect"
+    check = check_grader(grader, ITEMS)
+    assert check["reference_correct"] == 1.0 and check["wrong_incorrect"] == 1.0
 
 
 # -- answering and the report -----------------------------------------------------------------------------------
@@ -291,8 +315,9 @@ def test_eval_stage_with_role_models_and_judge_check(tmp_path):
     ws = Workspace(tmp_path)
     rows = [item(i).model_copy(update={"split": "eval"}) for i in range(4)]
     ws.start_run("curate", cfg).write_artifact("dataset", rows, DatasetItem)
-    result = stage.run(cfg, ws, models=["role:generator", "role:rephraser"], with_judge_check=True, progress=False)
+    result = stage.run(cfg, ws, models=["role:generator", "role:rephraser"], progress=False)
     assert "role:generator" in result.stats["markdown"] and "role:rephraser" in result.stats["markdown"]
     assert result.stats["judge_check"]["wrong_incorrect"] == 0.0  # a judge that passes everything is caught
+    assert result.stats["markdown"].startswith("Graded by deterministic grader")  # ... and does not grade
     assert set(result.stats["gate"]) == {"role:rephraser"}
     assert Registry(ws).list_entries() == []  # role models are not registry entries: nothing recorded

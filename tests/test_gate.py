@@ -25,9 +25,28 @@ from doctune.workspace import Workspace
 from test_registry import _item
 
 VERDICT = json.dumps({"reason": "Matches.", "verdict": "correct"})
-ANSWERS = {f"question {i}?": f"answer {i}." for i in range(20)}
+FACTS = [
+    ("Which planet is closest to the Sun?", "Mercury, which has no moons."),
+    ("What gas makes up the thick atmosphere of Venus?", "Carbon dioxide, which traps heat."),
+    ("Which planet is the largest?", "Jupiter, with a faint ring system."),
+    ("What are the bright rings of Saturn made of?", "Ice."),
+    ("What is the axial tilt of Uranus?", "98 degrees: Uranus rotates on its side."),
+    ("How long does sunlight take to reach the Earth?", "About 8 minutes."),
+    ("Which river carries the most water?", "The Amazon."),
+]
+ANSWERS = dict(FACTS)
 FakeBackend.register_script("knows-the-answers", lambda messages: ANSWERS.get(messages[-1].content, "no idea"))
 FakeBackend.register_script("knows-nothing", lambda messages: "no idea")
+
+
+def _exact_judge(messages) -> str:
+    """A scripted judge that passes its check: correct exactly when the answer is the reference."""
+    fields = dict(line.split(": ", 1) for line in messages[-1].content.splitlines() if ": " in line)
+    ok = fields["Answer to grade"].strip() == fields["Reference answer"].strip()
+    return json.dumps({"reason": "compared", "verdict": "correct" if ok else "incorrect"})
+
+
+FakeBackend.register_script("exact-judge", _exact_judge)
 
 
 def _config(tmp_path: Path, base_folder: Path, **gate) -> DoctuneConfig:
@@ -51,7 +70,11 @@ def _config(tmp_path: Path, base_folder: Path, **gate) -> DoctuneConfig:
 
 def _workspace(cfg: DoctuneConfig) -> Workspace:
     ws = Workspace(cfg.workspace)
-    items = [_item(i, "train", "da") for i in range(4)] + [_item(i, "eval", "da") for i in (9, 10, 11)]
+    splits = ["train"] * 4 + ["eval"] * 3
+    items = [
+        _item(i, split, "da").model_copy(update={"question": q, "answer": a})
+        for i, ((q, a), split) in enumerate(zip(FACTS, splits, strict=True))
+    ]
     ws.start_run("curate", cfg).write_artifact("dataset", items, DatasetItem)
     return ws
 
@@ -159,7 +182,11 @@ def test_only_the_configured_gate_against_the_own_base_is_recorded(tmp_path, loa
         "another baseline": (cfg, [other.id, tuned.id], "compared with"),
         "a role's model as baseline": (cfg, ["role:rephraser", tuned.id], "compared with role:rephraser"),
         "a scripted judge deciding accuracy": (
-            _config(tmp_path, tmp_path / "base-model", metric="accuracy"),
+            _config(tmp_path, tmp_path / "base-model", metric="accuracy").model_copy(
+                update={
+                    "models": cfg.models.model_copy(update={"judge": ModelSpec(backend="fake", model="exact-judge")})
+                }
+            ),
             [BASE, tuned.id],
             "scripted test double",
         ),
@@ -174,6 +201,13 @@ def test_only_the_configured_gate_against_the_own_base_is_recorded(tmp_path, loa
         decision = result.stats["gate"][tuned.id]
         assert decision["recorded"] is False and why in decision["not_recorded"], case
         assert registry.get(tuned.id).gate == gate, case
+
+    # an accuracy gate with the default scripted judge (it calls everything correct): the judge fails its check,
+    # the deterministic grader decides, and its decision is recorded with its name
+    result = evaluate.run(_config(tmp_path, tmp_path / "base-model", metric="accuracy"), ws, progress=False)
+    assert result.stats["markdown"].startswith("Graded by deterministic grader")
+    assert result.stats["gate"][tuned.id]["recorded"] and registry.get(tuned.id).gate.judge.startswith("deterministic")
+    gate = registry.get(tuned.id).gate
 
     # a failed gate blocks promotion; --force overrides it
     failing = _config(tmp_path, tmp_path / "base-model", min_margin=2.0)

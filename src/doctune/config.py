@@ -301,6 +301,14 @@ class EvaluateConfig(Section):
     n_resamples: int = Field(2000, ge=100, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     seed: int = Field(0, description="Bootstrap seed.")
+    min_grader_agreement: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="A grader's verdicts count only when its check judges at least this share of reference answers "
+        "correct and of hard wrong answers incorrect; a judge below it gives way to the deterministic grader.",
+    )
+    grader_check_items: int = Field(20, ge=1, description="Evaluated items sampled (evenly) for the grader check.")
     gate: GateConfig = Field(default_factory=GateConfig)
 
 

@@ -131,7 +131,8 @@ def eval_cmd(
         typer.Option("--compare", help="A/B: compare two models (ids or `base`) on the same items."),
     ] = None,
     check_judge: Annotated[
-        bool, typer.Option("--check-judge", help="Also grade references and wrong answers.")
+        bool,
+        typer.Option("--check-judge", help="Print the grader check per kind of wrong answer (it always runs)."),
     ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -144,15 +145,16 @@ def eval_cmd(
     chosen = list(compare) if compare else (list(models) if models else None)
     try:
         cfg, ws = load_context(config, set_, workspace)
-        result = stage.run(cfg, ws, models=chosen, with_judge_check=check_judge, progress=state.progress)
+        result = stage.run(cfg, ws, models=chosen, progress=state.progress)
     except (ConfigError, StaleArtifactError, RegistryError) as exc:
         raise fail(str(exc)) from None
     console.print(result.stats["markdown"], markup=False, highlight=False)
-    if result.stats.get("judge_check"):
+    if check_judge:
         jc = result.stats["judge_check"]
+        kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in jc["by_kind"].items())
         console.print(
             f"judge check: references judged correct {jc['reference_correct']:.0%}, "
-            f"wrong answers judged incorrect {jc['wrong_incorrect']:.0%}, agreement {jc['agreement']:.0%}"
+            f"wrong answers judged incorrect {jc['wrong_incorrect']:.0%} ({kinds}), agreement {jc['agreement']:.0%}"
         )
     for model, gate in result.stats["gate"].items():
         verdict = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"

@@ -4,7 +4,8 @@ report accuracy with bootstrap confidence intervals, the base-vs-tuned differenc
 from __future__ import annotations
 
 from doctune.evaluate.answer import AnswerResult, answer_items
-from doctune.evaluate.judge import SCORES, Verdict, check_judge, judge_answer
+from doctune.evaluate.grader import DeterministicGrader, JudgeGrader, check_grader, check_judge, choose_grader
+from doctune.evaluate.judge import SCORES, Verdict, judge_answer
 from doctune.evaluate.metrics import bootstrap_ci, embedding_similarity, paired_bootstrap_diff, token_f1
 from doctune.evaluate.report import (
     GateRule,
@@ -18,11 +19,15 @@ from doctune.evaluate.report import (
 __all__ = [
     "SCORES",
     "AnswerResult",
+    "DeterministicGrader",
     "GateRule",
+    "JudgeGrader",
     "Verdict",
     "answer_items",
     "bootstrap_ci",
+    "check_grader",
     "check_judge",
+    "choose_grader",
     "embedding_similarity",
     "evaluate_models",
     "gate_decision",

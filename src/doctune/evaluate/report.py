@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.curate.embeddings import Embedder, EmbeddingCache, embed_texts
 from doctune.evaluate.answer import DEFAULT_SYSTEM_PROMPT, answer_items
-from doctune.evaluate.judge import judge_answer
+from doctune.evaluate.grader import Grader, JudgeGrader
 from doctune.evaluate.metrics import bootstrap_ci, embedding_similarity, paired_bootstrap_diff, token_f1
 from doctune.evaluate.writers import markdown_table, write_html, write_json
 from doctune.generate.runner import Job, run_jobs
@@ -86,13 +86,21 @@ def _aggregate(rows: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[
 
 
 def _grade(
-    judge: LLMClient, items: Sequence[DatasetItem], answers: Sequence[str], concurrency: int, progress: bool, desc: str
+    grader: Grader | None,
+    items: Sequence[DatasetItem],
+    answers: Sequence[str],
+    concurrency: int,
+    progress: bool,
+    desc: str,
 ) -> list[tuple[Any, str | None]]:
+    if grader is None:
+        return [(None, "no grader passed its check")] * len(items)
     jobs = [
-        Job(item.item_id, lambda it=item, a=answer: judge_answer(judge, it, a))
+        Job(item.item_id, lambda it=item, a=answer: grader.grade(it, a))
         for item, answer in zip(items, answers, strict=True)
     ]
-    results = run_jobs(jobs, concurrency, judge, desc, progress)
+    client = grader.client if isinstance(grader, JudgeGrader) else None
+    results = run_jobs(jobs, concurrency, client, desc, progress)
     return [(r.value, None if r.error is None else f"{type(r.error).__name__}: {r.error}") for r in results]
 
 
@@ -130,7 +138,7 @@ def paired_comparison(
 def evaluate_models(
     models: Mapping[str, LLMClient],
     splits: Mapping[str, Sequence[DatasetItem]],
-    judge: LLMClient,
+    judge: LLMClient | Grader | None,
     *,
     embedder: Embedder | None = None,
     embedding_cache: EmbeddingCache | None = None,
@@ -152,12 +160,14 @@ def evaluate_models(
     """
     if baseline is not None and baseline not in models:
         raise KeyError(f"baseline {baseline!r} is not one of the models ({', '.join(models)})")
+    grader = JudgeGrader(judge) if isinstance(judge, LLMClient) else judge
+    concurrency = grader.client.backend.spec.max_concurrency if isinstance(grader, JudgeGrader) else 1
     settings = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     report: dict[str, Any] = {
         "models": list(models),
         "splits": list(splits),
         "model_identities": {name: client.backend.label() for name, client in models.items()},
-        "judge": judge.backend.label(),
+        "judge": grader.label() if grader is not None else None,
         "embedder": embedder.label() if embedder is not None else None,
         "settings": {**settings, "max_tokens": max_tokens, "system_prompt": system_prompt},
         "results": {},
@@ -170,9 +180,7 @@ def evaluate_models(
             log.info("evaluating %s on %s (%d items)", name, split, len(items))
             answers = answer_items(client, items, system_prompt, max_tokens, progress=progress, desc=f"{name}/{split}")
             errors = {e["item_id"]: e["error"] for e in answers.errors}
-            graded = _grade(
-                judge, items, answers, judge.backend.spec.max_concurrency, progress, f"judge {name}/{split}"
-            )
+            graded = _grade(grader, items, answers, concurrency, progress, f"grade {name}/{split}")
             sims: list[float | None] = [None] * len(items)
             if embedder is not None and items:
                 pred = embed_texts(embedder, list(answers), embedding_cache)

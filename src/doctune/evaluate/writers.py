@@ -83,7 +83,11 @@ def _md(header: list[str], rows: list[list[str]]) -> str:
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The report's summary (and comparisons, when any) as markdown tables."""
     level = round(100 * report["settings"]["confidence"])
-    parts = [f"Accuracy = mean judge score (correct 1, partially 0.5, incorrect 0); CI = {level}% bootstrap.", ""]
+    parts = []
+    if grading := report.get("grading"):
+        used = grading.get("used") or "nobody: accuracy is not graded"
+        parts.append(f"Graded by {used}: {grading.get('why', '')}.")
+    parts += [f"Accuracy = mean grader score (correct 1, partially 0.5, incorrect 0); CI = {level}% bootstrap.", ""]
     parts.append(_md(SUMMARY_HEADER, summary_rows(report)))
     if cmp := comparison_rows(report):
         parts += ["", "Paired differences (tuned - base):", "", _md(COMPARISON_HEADER, cmp)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from doctune.config import ConfigError, DoctuneConfig, ModelSpec
 from doctune.curate.embeddings import EmbeddingCache, create_embedder
-from doctune.evaluate.judge import check_judge
+from doctune.evaluate.grader import choose_grader
 from doctune.evaluate.report import GateRule, evaluate_models, gate_decision
 from doctune.evaluate.writers import markdown_table, write_html, write_json
 from doctune.llm import LLMClient, create_backend
@@ -67,7 +67,6 @@ def run(
     config: DoctuneConfig,
     workspace: Workspace,
     models: list[str] | None = None,
-    with_judge_check: bool = False,
     progress: bool = True,
 ) -> StageResult:
     """Evaluate ``models`` (default: ``base`` and the current, else the latest, registered model); the first one is
@@ -88,6 +87,8 @@ def run(
     base_name = shared_base(entries.values(), config)
     clients = dict(student_client(workspace, m, cfg.max_tokens, config, base_name) for m in names)
     judge = open_client(config, workspace, "judge")
+    evaluated = [i for items in splits.values() for i in items]
+    grader, grading = choose_grader(judge, evaluated, cfg.min_grader_agreement, cfg.grader_check_items, progress)
     embedder = create_embedder(config.models.embedder)
     system_prompt = (
         config.train.system_prompt if config.train.system_prompt is not None else config.export.system_prompt
@@ -95,7 +96,7 @@ def run(
     report = evaluate_models(
         clients,
         splits,
-        judge,
+        grader,
         embedder=embedder,
         embedding_cache=EmbeddingCache(workspace.cache_dir / "embeddings.sqlite"),
         baseline=next(iter(clients)),
@@ -106,20 +107,19 @@ def run(
         seed=cfg.seed,
         progress=progress,
     )
-    if with_judge_check:
-        reference = [i for items in splits.values() for i in items]
-        report["judge_check"] = check_judge(judge, reference, config.models.judge.max_concurrency, progress)
+    report["grading"] = grading
+    report["judge_check"] = grading["judge_check"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     reports = workspace.root / "reports"
     json_name = f"eval-{stamp}.json"
     rule = GateRule(**cfg.gate.model_dump())
-    grader = {"accuracy": judge.backend, "embedding_similarity": embedder}.get(rule.metric)
+    metric_grader = {"accuracy": grader, "embedding_similarity": embedder}.get(rule.metric)
     baseline, *others = list(clients)
     by_id = {e.id: e for e in entries.values()}
     gates = {}
     for tuned in others:
         passed, reason = gate_decision(report, rule, baseline, tuned)
-        not_recorded = _why_not_recorded(by_id.get(tuned), baseline, base_name, rule, splits, reason, grader)
+        not_recorded = _why_not_recorded(by_id.get(tuned), baseline, base_name, rule, splits, reason, metric_grader)
         gates[tuned] = {"passed": passed, "reason": reason, "recorded": not_recorded is None}
         if not_recorded is not None:
             gates[tuned]["not_recorded"] = not_recorded
@@ -129,7 +129,7 @@ def run(
             reason=reason,
             rule=rule.model_dump(),
             base=base_name,
-            judge=grader.label() if grader is not None else "token F1 against the reference (no model)",
+            judge=metric_grader.label() if metric_grader is not None else "token F1 against the reference (no model)",
             report=f"reports/{json_name}",
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -144,7 +144,12 @@ def run(
         stage="eval",
         outputs={"report": str(json_path), "html": str(html_path)},
         counts={f"{s}_items": len(items) for s, items in splits.items()},
-        stats={"markdown": markdown_table(report), "gate": gates, "judge_check": report.get("judge_check")},
+        stats={
+            "markdown": markdown_table(report),
+            "gate": gates,
+            "judge_check": report["judge_check"],
+            "grading": {k: v for k, v in grading.items() if not k.endswith("_check")},
+        },
     )
 
 
@@ -164,6 +169,8 @@ def _why_not_recorded(
         return f"compared with {baseline}, not with its own base model {entry.base_model}"
     if rule.split not in splits or reason.startswith("cannot decide"):
         return f"the gate's split {rule.split!r} was not evaluated"
+    if rule.metric == "accuracy" and grader is None:
+        return "no grader passed its check, so accuracy was not graded"
     if getattr(grader, "scripted", False):
         return f"the {rule.metric} grader {grader.label()} is a scripted test double"  # type: ignore[attr-defined]
     return None
