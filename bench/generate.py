@@ -2,7 +2,7 @@
 
 A local OpenAI-compatible server answers every call after a fixed latency. With N calls, latency L
 and concurrency C, no client can beat N*L/C; this prints doctune's wall time as a ratio of that
-bound (goal: <= 1.10) and LLM calls per accepted item.
+bound (goal: <= 1.10) and LLM calls per accepted and per grounded item.
 
     python bench/generate.py [--chunks 96] [--latency 0.5] [--concurrency 8]
 """
@@ -41,9 +41,10 @@ def reply_for(payload: dict) -> str:
     user = Message(**payload["messages"][1]).content
     passage = re.findall(r'"""\n(.*?)\n"""', user, flags=re.DOTALL)[0]
     sentence = passage.split(". ")[0] + "."
-    item = {
-        "question": f"What does the record say about {' '.join(sentence.split()[:2])}?",
-        "answer": sentence,
+    words = sentence.rstrip(".").split()
+    item = {  # grounded: the question names the first half of the sentence, the answer states the rest
+        "question": f"What does the record say about {' '.join(words[:4])}?",
+        "answer": " ".join(words[4:]),
         "evaluation_criteria": "Must restate the fact.",
         "difficulty": 2,
         "category": "factual",
@@ -104,6 +105,8 @@ def main() -> None:
         print(f"wall {wall:.2f}s vs bound calls x latency / concurrency = {bound:.2f}s")
         print(f"wall / bound: {wall / bound:.3f} (goal <= 1.10)")
         print(f"LLM calls per accepted item: {calls / max(1, result.counts['items']):.2f}")
+        grounded = round(result.stats["grounded_share"] * result.stats["grounding_checked"])
+        print(f"LLM calls per grounded item: {calls / max(1, grounded):.2f} ({grounded} grounded)")
 
         start = time.perf_counter()
         again = generate.run_qa(cfg, ws, progress=False)

@@ -72,11 +72,13 @@ def passages(user_message: str) -> list[str]:
 
 
 def item_for(sentences: list[str], question: str | None = None) -> dict:
+    """A grounded item about the first sentence: the question names its first half, the answer states the rest."""
     first = sentences[0]
-    subject = " ".join(first.split()[:3])
+    words = first.rstrip(".").split()
+    half = max(1, len(words) // 2)
     return {
-        "question": question or f"What is said about {subject}?",
-        "answer": first,
+        "question": question or f"What is said about {' '.join(words[:half])}?",
+        "answer": " ".join(words[half:]) or first,
         "evaluation_criteria": f"Must state that {first}",
         "difficulty": 3,
         "category": "factual",

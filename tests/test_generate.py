@@ -205,12 +205,55 @@ def test_cite_first_strategy_cites_chosen_sentences(tmp_path):
 
     def cited(messages):
         assert "Key sentences:" in messages[1].content
-        return json.dumps({k: v for k, v in item_for(["x"], "What does Mercury lack?").items() if k != "citations"})
+        key = messages[1].content.split("Key sentences:\n- ", 1)[1].splitlines()[0]
+        return json.dumps({k: v for k, v in item_for([key]).items() if k != "citations"})
 
     FakeBackend.register_script("cited", cited)
     generate.run_qa(cfg, ws, progress=False)
     items = read(ws, "qa", QAItem, cfg)
     assert items and all(i.citations_verified and i.citations[0].method == "exact" for i in items)
+    assert all(not i.grounding for i in items)
+
+
+def test_items_whose_quote_does_not_ground_the_answer_are_rejected_with_reasons(tmp_path):
+    """A real quote is not enough: the answer must come from it, add to the question, and the question must ask
+    about it (the defect: "max valves per controller? -> 10" citing a sentence about an IP44 rating)."""
+    cfg, ws = build_workspace(tmp_path, {"models.generator.model": "ungrounded", "generate.grounding": "drop"})
+
+    def ungrounded(messages):
+        first = passages(messages[1].content)[0].split("\n")[-1].split(". ")[0] + "."
+        good = item_for([first])
+        return json.dumps(
+            {
+                "items": [
+                    good,
+                    {**good, "question": "How many valves can one controller drive?", "answer": "10 valves"},
+                    {**good, "question": "Who wrote it?", "answer": "Who wrote it?"},
+                ]
+            }
+        )
+
+    FakeBackend.register_script("ungrounded", ungrounded)
+    result = generate.run_qa(cfg, ws, progress=False)
+    items = read(ws, "qa", QAItem, cfg)
+    assert items and all(i.question.startswith("What is said about") for i in items)
+    assert result.stats["dropped"].get("ungrounded", 0) + result.stats["dropped"].get("unanswerable", 0) >= len(items)
+    assert result.stats["dropped"].get("echo", 0) + result.stats["dropped"].get("unanswerable", 0) >= len(items)
+    assert result.stats["grounded_share"] == round(len(items) / result.stats["grounding_checked"], 3) < 0.5
+    outcomes = read(ws, "qa_outcomes", UnitOutcome, cfg)
+    assert any("ungrounded" in o.detail for o in outcomes)
+
+    # the default keeps them, flagged with their reasons, and reports the same grounded share
+    flagged = generate.run_qa(
+        cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"grounding": "flag"})}), ws, progress=False
+    )
+    kept = read(
+        ws, "qa", QAItem, cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"grounding": "flag"})})
+    )
+    assert len(kept) > len(items) and any(not i.grounding for i in kept)
+    assert all(set(i.grounding) <= {"ungrounded", "unanswerable", "echo", "copied_example"} for i in kept)
+    assert {r for i in kept for r in i.grounding} & {"ungrounded", "unanswerable"}
+    assert flagged.stats["grounded_share"] == result.stats["grounded_share"]
 
 
 # -- multi-chunk ------------------------------------------------------------------------------------

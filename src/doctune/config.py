@@ -224,6 +224,12 @@ class GenerateConfig(Section):
     unverified: Literal["drop", "flag"] = Field(
         "drop", description="What to do with items whose citations are not in the source."
     )
+    grounding: Literal["drop", "flag"] = Field(
+        "flag",
+        description="What to do with items whose found quotes do not ground them (doctune.grounding: ungrounded, "
+        "unanswerable, echo, copied_example): drop them, or keep them with the reasons in their `grounding` field. "
+        "Either way `doctune status` reports the grounded share.",
+    )
     max_attempts: int = Field(3, ge=1, description="Replies asked for per request before it is recorded as invalid.")
     max_tokens: int = Field(1024, ge=64, description="Token budget of each generation reply.")
 

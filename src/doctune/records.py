@@ -106,6 +106,11 @@ class QAItem(BaseModel):
     citations: list[Citation]
     unverified_quotes: list[str] = Field(default_factory=list)
     citations_verified: bool
+    grounding: list[str] = Field(
+        default_factory=list,
+        description="Why the grounding check failed (ungrounded, unanswerable, echo, copied_example); empty: grounded "
+        "(or citations not found). Items with reasons are kept only with generate.grounding: flag.",
+    )
     reasoning: str | None = None
     source_item_id: str | None = Field(None, description="For rephrased items: the item they reword.")
     model: str

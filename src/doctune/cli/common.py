@@ -117,6 +117,12 @@ def print_result(result: StageResult) -> None:
         console.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in result.stats["outcomes"].items()))
     if "verified_citation_share" in result.stats:
         console.print(f"  items with verified citations: {result.stats['verified_citation_share']:.1%}")
+    if result.stats.get("grounding_checked"):
+        s = result.stats
+        console.print(
+            f"  grounded: {s['grounded_share']:.1%} of {s['grounding_checked']} items whose quotes were found"
+            + (f" (dropped: {', '.join(f'{k} {v}' for k, v in s['dropped'].items())})" if s["dropped"] else "")
+        )
     if "final_loss" in result.stats:
         s = result.stats
         final = f"{s['final_loss']:.3f}" if s["final_loss"] is not None else "not logged"

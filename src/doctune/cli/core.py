@@ -154,6 +154,10 @@ def status(
             counts = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.items(), key=lambda kv: -kv[1]))
             share = e["stats"].get("verified_citation_share")
             extra = f"; verified citations {share:.0%}" if share is not None else ""
+            if e["stats"].get("grounding_checked"):
+                extra += f"; grounded {e['stats']['grounded_share']:.0%} of {e['stats']['grounding_checked']} checked"
+                rejected = ", ".join(f"{k} {v}" for k, v in e["stats"].get("dropped", {}).items())
+                extra += f" (dropped: {rejected})" if rejected else ""
             console.print(f"  [cyan]{e['name']}[/] requests by outcome: {counts}{extra}")
     for e in entries:
         for err in e["errors"]:

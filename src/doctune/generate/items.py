@@ -17,6 +17,7 @@ from doctune.config import GenerateConfig, MultihopConfig
 from doctune.generate.citations import locate_citation
 from doctune.generate.cite_first import pick_group_sentences, pick_sentences
 from doctune.generate.schema import item_reply_model, single_item_model
+from doctune.grounding import DeterministicVerifier, GroundingVerifier
 from doctune.llm import BackendError, CallParams, LLMClient, Message, StructuredOutputError
 from doctune.prompts import render_prompt
 from doctune.records import Chunk, Citation, QAItem, UnitOutcome
@@ -82,12 +83,18 @@ class ItemGenerator:
     """Builds requests for units and turns replies into verified ``QAItem`` rows. Thread-safe."""
 
     def __init__(
-        self, cfg: GenerateConfig, client: LLMClient, params: CallParams, multihop: MultihopConfig | None = None
+        self,
+        cfg: GenerateConfig,
+        client: LLMClient,
+        params: CallParams,
+        multihop: MultihopConfig | None = None,
+        verifier: GroundingVerifier | None = None,
     ):
         self.cfg = cfg
         self.multihop = multihop or MultihopConfig()
         self.client = client
         self.params = params
+        self.verifier = verifier or DeterministicVerifier()
 
     def _example_item(self) -> dict[str, Any]:
         example = dict(_EXAMPLE_ITEM)
@@ -199,9 +206,6 @@ class ItemGenerator:
             if question.lower() == _EXAMPLE_ITEM["question"].lower():
                 drops["copied_example"] += 1
                 continue
-            if question.lower() == _EXAMPLE_ITEM["question"].lower():
-                drops["copied_example"] += 1
-                continue
             if question.lower() in seen_questions:
                 drops["duplicate"] += 1
                 continue
@@ -217,6 +221,15 @@ class ItemGenerator:
             if not verified and self.cfg.unverified == "drop":
                 drops["citations_unverified"] += 1
                 continue
+            grounding: list[str] = []
+            if verified:  # a found quote proves nothing alone: it must support the answer to this question
+                verdict = self.verifier.verify(
+                    question, raw["answer"], [c.quote for c in citations], raw["evaluation_criteria"]
+                )
+                grounding = verdict.reasons
+                if grounding and self.cfg.grounding == "drop":
+                    drops[grounding[0]] += 1
+                    continue
             seen_questions.add(question.lower())
             kept.append(
                 QAItem(
@@ -234,6 +247,7 @@ class ItemGenerator:
                     citations=citations,
                     unverified_quotes=missing,
                     citations_verified=verified,
+                    grounding=grounding,
                     reasoning=raw.get("reasoning"),
                     model=self.client.backend.label(),
                 )

@@ -25,6 +25,7 @@ from doctune.generate.groups import select_groups
 from doctune.generate.items import ItemGenerator, Unit, UnitResult
 from doctune.generate.runner import Job, JobResult, run_jobs
 from doctune.generate.schema import RephrasedItem
+from doctune.grounding import REASONS as GROUNDING_REASONS
 from doctune.llm import BackendError, CallParams, LLMClient, Message, StructuredOutputError
 from doctune.llm.roles import open_client
 from doctune.prompts import render_prompt
@@ -121,11 +122,16 @@ def _generate_items(
         outcomes.append(res.value.outcome)
         drops.update(res.value.drop_reasons)
     verified = sum(i.citations_verified for i in items)
+    grounded = sum(i.citations_verified and not i.grounding for i in items)
+    checked = sum(i.citations_verified for i in items) + sum(drops[r] for r in GROUNDING_REASONS)  # quotes found
     stats = {
         "outcomes": dict(Counter(o.status for o in outcomes)),
         "dropped": dict(drops),
         "items": len(items),
         "verified_citation_share": round(verified / len(items), 3) if items else 0.0,
+        # the quality figure: of the items proposed with real quotes, how many quotes ground their answer
+        "grounded_share": round(grounded / checked, 3) if checked else 0.0,
+        "grounding_checked": checked,
         "citation_methods": dict(Counter(c.method for i in items for c in i.citations)),
         "llm": client.usage.as_dict(),
     }
