@@ -5,6 +5,10 @@ and concurrency C, no client can beat N*L/C; this prints doctune's wall time as 
 bound (goal: <= 1.10) and LLM calls per accepted and per grounded item.
 
     python bench/generate.py [--chunks 96] [--latency 0.5] [--concurrency 8]
+    python bench/generate.py --embedded [PATH ...]   # the span recipe with SmolLM2-135M, no config
+
+``--embedded`` runs `generate qa` with every default (``strategy: auto`` -> span for the embedded model) on
+documents (default: the two manuals in tests/data/unseen) and prints LLM calls per grounded item.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from doctune.chunking import chunk_document
 from doctune.config import DoctuneConfig
 from doctune.llm import Message
-from doctune.records import Chunk, Document, Summary
+from doctune.records import Chunk, Document, Summary, UnitOutcome
 from doctune.stages import generate
 from doctune.testing.openai_server import ScriptedOpenAIServer, ScriptedReply
 from doctune.workspace import Workspace
@@ -60,14 +64,49 @@ def serve(latency: float, port_queue: multiprocessing.Queue) -> None:
         threading.Event().wait()
 
 
-def main() -> None:
-    import openai  # noqa: F401  (a one-time process cost, not part of a run)
+def embedded(paths: list[str]) -> None:
+    """The default recipe with the embedded model on real documents: calls per grounded item."""
+    from collections import Counter
 
+    from doctune.ingest.collect import collect_documents
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = DoctuneConfig.model_validate({"workspace": tmp})
+        ws = Workspace(Path(tmp))
+        docs = collect_documents([Path(p) for p in paths], cfg.ingest)[0]
+        ws.start_run("ingest", cfg).write_artifact("documents", docs, Document)
+        summaries = [Summary(doc_id=d.doc_id, summary=d.title, n_pieces=1, model="none") for d in docs]
+        ws.start_run("summarize", cfg).write_artifact("summaries", summaries, Summary, inputs=["documents"])
+        chunks = [c for d in docs for c in chunk_document(d, cfg.chunk)]
+        ws.start_run("chunk", cfg).write_artifact("chunks", chunks, Chunk, inputs=["documents"])
+        start = time.perf_counter()
+        result = generate.run_qa(cfg, ws, progress=False)
+        wall = time.perf_counter() - start
+        stats = result.stats
+        calls = stats["llm"]["calls"]
+        grounded = round(stats["grounded_share"] * stats["grounding_checked"])
+        per_chunk = Counter(cid for cid in (i for o in ws.read_rows("qa_outcomes", UnitOutcome, cfg) if o.n_items
+                                             for i in o.chunk_ids))  # fmt: skip
+        print(f"{len(docs)} documents, {len(chunks)} chunks, strategy {stats['strategy']}, {wall:.1f}s")
+        print(
+            f"items {result.counts['items']}, grounded share {stats['grounded_share']:.3f}, dropped {stats['dropped']}"
+        )
+        print(f"chunks with >= 1 item: {len(per_chunk)} of {len(chunks)}; questions by {stats['question_sources']}")
+        print(f"LLM calls {calls}: {calls / max(1, grounded):.2f} per grounded item ({grounded} grounded)")
+        print(f"verifiers: {stats['verifiers']} (the LLM verifier's check calls the judge role, not counted above)")
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=96)
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--embedded", nargs="*", metavar="PATH", help="run the span recipe with the embedded model")
     args = ap.parse_args()
+    if args.embedded is not None:
+        embedded(args.embedded or [str(Path(__file__).parent.parent / "tests" / "data" / "unseen")])
+        return
+    import openai  # noqa: F401  (a one-time process cost, not part of a run)
 
     queue: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(args.latency, queue), daemon=True)

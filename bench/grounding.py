@@ -1,4 +1,4 @@
-"""Precision/recall of the grounding verifiers on the labelled pairs in tests/data/grounding_pairs.jsonl.
+"""Precision/recall of the grounding verifiers on the labelled pairs in src/doctune/data/grounding_pairs.jsonl.
 
 Usage: ``python bench/grounding.py [--every N] [--limit N] [--no-llm] [--errors]``. The LLM verifier runs the embedded model
 (backend ``local``) through a call cache in the temp dir (``doctune-grounding-bench``), so reruns are free.
@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 from doctune.config import ModelSpec
+from doctune.data import grounding_pairs
 from doctune.grounding import DeterministicVerifier, GroundingVerifier, LLMVerifier, measure
 from doctune.llm import LLMClient, create_backend
 from doctune.llm.cache import CallCache
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = ROOT / "tests" / "data" / "grounding_pairs.jsonl"
 
 
 def line(result: dict, seconds: float) -> str:
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--errors", action="store_true", help="list the misjudged pairs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    pairs = [json.loads(row) for row in PAIRS.read_text(encoding="utf-8").splitlines() if row.strip()]
+    pairs = list(grounding_pairs())
     pairs = pairs[:: max(1, args.every)]
     pairs = pairs[: args.limit] if args.limit else pairs
     run(DeterministicVerifier(), pairs, args.errors)

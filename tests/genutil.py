@@ -46,6 +46,8 @@ def build_workspace(root: Path, overrides: dict | None = None) -> tuple[DoctuneC
         "workspace": str(root),
         "chunk": {"min_chars": 120, "max_chars": 260},
         "models": {"generator": {"backend": "fake", "model": "qa-script", "max_concurrency": 4}},
+        # the judge would be the embedded model: its check as a verifier has tests of its own (test_strategy)
+        "generate": {"llm_verifier": False},
     }
     for key, value in (overrides or {}).items():
         node = data

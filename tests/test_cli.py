@@ -127,6 +127,8 @@ def test_generate_commands_and_status_outcomes(tmp_path, monkeypatch):
         "chunk.min_chars=120",
         "--set",
         "chunk.max_chars=260",
+        "--set",
+        "generate.llm_verifier=false",  # the embedded judge's check has its own tests
     ]
     res = invoke("--workspace", "ws", "generate", "qa", *fake)
     assert res.exit_code == 0, res.output
@@ -177,6 +179,7 @@ def test_run_stops_at_the_first_stage_that_yields_nothing(project):
         "models:\n"
         "  generator: {backend: fake, options: {default_reply: '{\"items\": []}'}}\n"
         "  embedder: {backend: fake}\n"
+        "generate: {llm_verifier: false}\n"
     )
     res = invoke("--workspace", "work", "run")
     assert res.exit_code == 1, res.output

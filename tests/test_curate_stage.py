@@ -55,6 +55,7 @@ def configure(tmp_path):
             "curate.max_clusters": 4,
             "curate.eval_share": 0.3,
             "curate.mirror_size": 2,
+            "curate.rephrase_train": 0,  # rephrased_train has its own tests (test_strategy.py)
         },
     )
 

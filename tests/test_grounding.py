@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
 import pytest
 
+from doctune.data import grounding_pairs
 from doctune.grounding import (
     COPIED_EXAMPLE,
     ECHO,
@@ -24,11 +24,7 @@ from doctune.llm import BackendError, LLMClient
 from doctune.llm.fake import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = [
-    json.loads(row)
-    for row in (ROOT / "tests" / "data" / "grounding_pairs.jsonl").read_text(encoding="utf-8").splitlines()
-    if row.strip()
-]
+PAIRS = list(grounding_pairs())  # shipped with the package (doctune/data): the LLM verifier is checked on them
 IP44 = "The controller housing has an IP44 rating and can be mounted outdoors."
 
 

@@ -208,10 +208,12 @@ class GenerateConfig(Section):
     include_reasoning: bool = Field(
         False, description="Ask for a reasoning field first (kept apart, never in the answer)."
     )
-    strategy: Literal["one_call", "cite_first"] = Field(
-        "one_call",
-        description="one_call: one request per chunk returns all its items; cite_first: doctune picks the "
-        "sentences to cite and asks only for the question each answers (one request per item; suits small models).",
+    strategy: Literal["auto", "one_call", "cite_first", "span"] = Field(
+        "auto",
+        description="span: doctune picks each answer (a span of a cited sentence) by rule and the model only writes "
+        "the question (right by construction; for small models); one_call: one request per chunk returns all its "
+        "items; cite_first: doctune picks the sentences, the model writes question and answer; auto: span for local "
+        "models under 2 GB of weights (the embedded default among them), one_call for endpoints and larger models.",
     )
     citation_mode: Literal["quote", "sentence"] = Field(
         "quote",
@@ -225,10 +227,19 @@ class GenerateConfig(Section):
         "drop", description="What to do with items whose citations are not in the source."
     )
     grounding: Literal["drop", "flag"] = Field(
-        "flag",
+        "drop",
         description="What to do with items whose found quotes do not ground them (doctune.grounding: ungrounded, "
         "unanswerable, echo, copied_example): drop them, or keep them with the reasons in their `grounding` field. "
         "Either way `doctune status` reports the grounded share.",
+    )
+    llm_verifier: bool = Field(
+        True,
+        description="Also check each item with the judge role (doctune.grounding.LLMVerifier), but only when it first "
+        "reaches min_verifier_score on labelled pairs shipped with doctune; the deterministic verifier always runs.",
+    )
+    verifier_check_pairs: int = Field(24, ge=2, description="Labelled pairs the LLM verifier is checked on (cached).")
+    min_verifier_score: float = Field(
+        0.8, ge=0, le=1, description="Least precision and recall on those pairs for the LLM verifier to be used."
     )
     max_attempts: int = Field(3, ge=1, description="Replies asked for per request before it is recorded as invalid.")
     max_tokens: int = Field(1024, ge=64, description="Token budget of each generation reply.")
@@ -262,6 +273,12 @@ class CurateConfig(Section):
     rephrase_eval: bool = Field(
         True, description="Build the rephrased_eval split from the eval items (rephraser role)."
     )
+    rephrase_train: int = Field(
+        40,
+        ge=0,
+        description="Train items whose question the rephraser rewords into the rephrased_train split, the gate's: "
+        "facts that were taught, asked in words never seen in training (exempt from the leakage flag by design).",
+    )
     manual_path: str | None = Field(None, description="CSV or JSONL of question, answer, criteria: the manual split.")
     leakage_threshold: float = Field(
         0.9, gt=0, le=1, description="An eval item this similar to a train item is flagged as a near-copy."
@@ -287,7 +304,10 @@ class ExportConfig(Section):
 class GateConfig(Section):
     """When a tuned model may be promoted over the base model."""
 
-    split: str = Field("rephrased_eval", description="Split the gate is decided on.")
+    split: str = Field(
+        "rephrased_train",
+        description="Split the gate is decided on: rephrased_train (taught facts, new wording), or manual, eval, ...",
+    )
     metric: Literal["accuracy", "token_f1", "embedding_similarity"] = Field("accuracy", description="Metric compared.")
     min_margin: float = Field(0.0, description="tuned - base must be at least this.")
     require_ci_above_zero: bool = Field(
@@ -299,7 +319,7 @@ class EvaluateConfig(Section):
     """Judged evaluation of base and tuned models (`doctune eval`)."""
 
     splits: list[str] = Field(
-        default_factory=lambda: ["mirror", "eval", "rephrased_eval", "manual"],
+        default_factory=lambda: ["rephrased_train", "mirror", "eval", "rephrased_eval", "manual"],
         description="Splits answered and graded (those the dataset lacks are skipped).",
     )
     max_items_per_split: int | None = Field(None, ge=1, description="Evaluate at most this many items per split.")

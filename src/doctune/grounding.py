@@ -212,6 +212,40 @@ class LLMVerifier(GroundingVerifier):
         return GroundingVerdict(not reasons, reasons, reply.reason, scores)
 
 
+class AllVerifiers(GroundingVerifier):
+    """Grounded only when every verifier says so; the reasons of all of them."""
+
+    def __init__(self, verifiers: Sequence[GroundingVerifier]):
+        self.verifiers = list(verifiers)
+        self.name = "+".join(v.name for v in self.verifiers)
+
+    def verify(self, question: str, answer: str, citations: list[str], criteria: str = "") -> GroundingVerdict:
+        verdicts = [v.verify(question, answer, citations, criteria) for v in self.verifiers]
+        reasons = list(dict.fromkeys(r for v in verdicts for r in v.reasons))
+        detail = "; ".join(f"{v.name}: {d.detail}" for v, d in zip(self.verifiers, verdicts, strict=True) if d.detail)
+        return GroundingVerdict(not reasons, reasons, detail)
+
+
+def check_sample(pairs: Sequence[Any], n: int) -> list[Any]:
+    """``n`` labelled pairs, half grounded and half not, evenly spaced over each (so every kind of negative shows)."""
+    positives = [p for p in pairs if _field(p, "label")]
+    negatives = [p for p in pairs if not _field(p, "label")]
+
+    def spaced(rows: list[Any], k: int) -> list[Any]:
+        k = min(k, len(rows))
+        return [rows[round(i * (len(rows) - 1) / max(1, k - 1))] for i in range(k)] if k else []
+
+    return spaced(positives, n // 2) + spaced(negatives, n - n // 2)
+
+
+def check_verifier(verifier: GroundingVerifier, pairs: Sequence[Any], floor: float) -> dict[str, Any]:
+    """``measure`` on ``pairs`` plus ``passed``: precision and recall both at least ``floor``."""
+    result = measure(verifier, pairs)
+    result["passed"] = result["precision"] >= floor and result["recall"] >= floor
+    result["errors"] = len(result["errors"])
+    return result
+
+
 def _field(pair: Any, name: str, default: Any = None) -> Any:
     return pair.get(name, default) if isinstance(pair, Mapping) else getattr(pair, name, default)
 

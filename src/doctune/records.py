@@ -113,6 +113,14 @@ class QAItem(BaseModel):
     )
     reasoning: str | None = None
     source_item_id: str | None = Field(None, description="For rephrased items: the item they reword.")
+    question_source: str | None = Field(
+        None, description="Span recipe: who wrote the question, `model` or `template` (the in-situ question)."
+    )
+    alt_question: str | None = Field(
+        None,
+        description="Span recipe: the other wording of the same question (the template when the model's question was "
+        "kept); the rephrased_train split asks it, so the gate tests a taught fact in a wording never trained on.",
+    )
     model: str
 
 
@@ -166,7 +174,7 @@ class DatasetItem(QAItem):
     """An item placed in a split of the curated dataset (a train item may also appear in ``mirror``)."""
 
     source: str = Field(description="Artifact the item came from: qa, multihop, rephrased, manual.")
-    split: str = Field(description="train | eval | rephrased_eval | mirror | manual")
+    split: str = Field(description="train | eval | rephrased_eval | rephrased_train | mirror | manual")
     cluster: int = -1
     cluster_label: str = ""
     tags: list[str] = Field(default_factory=list)

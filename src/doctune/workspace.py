@@ -42,10 +42,17 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "documents": ("ingest", ("ingest",)),
     "summaries": ("summarize", ("summarize", "models.generator")),
     "chunks": ("chunk", ("chunk",)),
-    "qa": ("generate qa", ("generate", "models.generator")),
-    "qa_outcomes": ("generate qa", ("generate", "models.generator")),
-    "multihop": ("generate multihop", ("generate", "multihop", "models.generator", "models.embedder")),
-    "multihop_outcomes": ("generate multihop", ("generate", "multihop", "models.generator", "models.embedder")),
+    # models.judge: the LLM verifier of generate.llm_verifier
+    "qa": ("generate qa", ("generate", "models.generator", "models.judge")),
+    "qa_outcomes": ("generate qa", ("generate", "models.generator", "models.judge")),
+    "multihop": (
+        "generate multihop",
+        ("generate", "multihop", "models.generator", "models.embedder", "models.judge"),
+    ),
+    "multihop_outcomes": (
+        "generate multihop",
+        ("generate", "multihop", "models.generator", "models.embedder", "models.judge"),
+    ),
     "rephrased": ("generate rephrase", ("rephrase", "generate.max_attempts", "models.rephraser")),
     "rephrased_outcomes": ("generate rephrase", ("rephrase", "generate.max_attempts", "models.rephraser")),
     **dict.fromkeys(
@@ -77,6 +84,7 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "curate.eval_size",
             "curate.mirror_size",
             "curate.rephrase_eval",
+            "curate.rephrase_train",
             "curate.manual_path",
             "curate.seed",
             "generate.max_attempts",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from doctune.cli.common import (
@@ -160,6 +161,9 @@ def status(
                 extra += f" (dropped: {rejected})" if rejected else ""
             console.print(f"  [cyan]{e['name']}[/] requests by outcome: {counts}{extra}")
     for e in entries:
+        for rej in [] if e["name"].endswith("_outcomes") else e["stats"].get("rejected") or []:
+            item = escape(f"{rej['question']!r} -> {rej['answer']!r}")
+            console.print(f"  [yellow]{e['name']}[/] rejected ({rej['reason']}): {item}")
         for err in e["errors"]:
             where = err.get("source_path") or err.get("unit_id", "?")
             console.print(f"  [yellow]{e['name']}[/] {where}: {err.get('reason', '')}")

@@ -12,7 +12,8 @@ app.add_typer(generate_app, name="generate")
 
 @generate_app.command("qa")
 def generate_qa(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
-    """Question/answer items per chunk, with criteria, difficulty, category and verified citations."""
+    """Question/answer items per chunk, each checked against its citation (generate.strategy: auto picks span for
+    small local models, one_call for endpoints)."""
     from doctune.stages import generate as stage
 
     run_stage(stage.run_qa, config, set_, workspace)

@@ -9,6 +9,7 @@ import numpy as np
 
 from doctune.records import Chunk, DatasetItem, Document
 
+#: splits checked for near-copies of train items; rephrased_train is train items reworded, exempt by design
 EVAL_SPLITS = ("eval", "rephrased_eval", "manual")
 
 

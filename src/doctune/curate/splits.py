@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from doctune.records import DatasetItem
+from doctune.textmatch import content_words, numbers, recall, words
 
 
 class ManualSetError(Exception):
@@ -66,6 +67,43 @@ def mirror_sample(train: list[DatasetItem], size: int, seed: int) -> list[Datase
     ordered = sorted(train, key=lambda i: i.item_id)
     chosen = random.Random(f"{seed}:mirror").sample(ordered, min(size, len(ordered)))
     return [i.model_copy(update={"split": "mirror"}) for i in sorted(chosen, key=lambda i: i.item_id)]
+
+
+def rephrase_sample(train: list[DatasetItem], size: int, seed: int) -> list[DatasetItem]:
+    """The ``size`` train items whose questions are reworded into ``rephrased_train`` (reproducible per seed)."""
+    ordered = sorted(train, key=lambda i: i.item_id)
+    chosen = random.Random(f"{seed}:rephrased_train").sample(ordered, min(size, len(ordered)))
+    return sorted(chosen, key=lambda i: i.item_id)
+
+
+def reworded_copy(item: DatasetItem, question: str, split: str) -> DatasetItem:
+    """``item`` asked in other words, in ``split``: the answer, criteria and citations are the taught ones."""
+    new_id = hashlib.sha256(f"{split}\n{item.item_id}".encode()).hexdigest()[:16]
+    return item.model_copy(
+        update={
+            "item_id": new_id,
+            "question": question,
+            "source_item_id": item.item_id,
+            "source": "rephrased",
+            "split": split,
+        }
+    )
+
+
+def reworded_problem(original: str, reworded: str, answer: str) -> str | None:
+    """Why a reworded question cannot test a taught fact (None: it can): identical wording, a question that
+    gives the answer away, or one that no longer asks about the same subject."""
+    old, new = words(original), words(reworded)
+    if not reworded.strip().endswith("?"):
+        return "not a question"
+    if new == old or (set(new) <= set(old) and len(new) >= len(old) - 1):
+        return "same wording"
+    leaked = (content_words(answer) - content_words(original)) & content_words(reworded)
+    if leaked or (numbers(answer) - numbers(original)) & numbers(reworded):
+        return "gives the answer away"
+    if recall(content_words(original), content_words(reworded)) < 0.5:
+        return "asks about something else"
+    return None
 
 
 def _manual_rows(path: Path) -> list[dict]:

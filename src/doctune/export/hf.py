@@ -159,7 +159,7 @@ _DEFAULT_DESCRIPTION = (
 )
 _CONFIG_NOTES = {
     "qa": "curated question/answer items with citations, tags and clusters, one split per use "
-    "(train, eval, rephrased_eval, mirror, manual)",
+    "(train, eval, rephrased_eval, rephrased_train, mirror, manual)",
     "chunks": "the source chunks the items were generated from",
     "raw": "the ingested source documents as clean text",
 }

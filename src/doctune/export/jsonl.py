@@ -20,7 +20,7 @@ from doctune.records import DatasetItem
 log = logging.getLogger(__name__)
 
 #: splits in the order they are listed; unknown split names follow, sorted
-SPLIT_ORDER = ("train", "eval", "rephrased_eval", "mirror", "manual")
+SPLIT_ORDER = ("train", "eval", "rephrased_eval", "rephrased_train", "mirror", "manual")
 #: splits exported even when they hold no item
 ALWAYS_PRESENT_SPLITS = ("train", "eval")
 #: export format -> folder under the export directory

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,20 +16,14 @@ from doctune.config import GenerateConfig, MultihopConfig
 from doctune.generate.citations import locate_citation
 from doctune.generate.cite_first import pick_group_sentences, pick_sentences
 from doctune.generate.schema import item_reply_model, single_item_model
+from doctune.generate.span_items import SpanItemWriter
+from doctune.generate.spans import refers_to_source
 from doctune.grounding import DeterministicVerifier, GroundingVerifier
 from doctune.llm import BackendError, CallParams, LLMClient, Message, StructuredOutputError
 from doctune.prompts import render_prompt
 from doctune.records import Chunk, Citation, QAItem, UnitOutcome
 
 MIN_SENTENCE_CHARS = 20
-_ALWAYS_SOURCE = r"(text|passages?|chunks?|excerpts?)"  # "the text" is nearly always the input itself
-_SOMETIMES_SOURCE = r"(documents?|articles?|sections?|paragraphs?|speech|poem|chapter)"
-_REFERS_TO_SOURCE = re.compile(
-    rf"\b((the|this|these|above|following|given|provided) {_ALWAYS_SOURCE}"
-    rf"|(according to|based on|as (stated|described|mentioned) in) (the|this|these) {_SOMETIMES_SOURCE}"
-    rf"|(this|these|the above|the following|the given|the provided) {_SOMETIMES_SOURCE})\b",
-    re.IGNORECASE,
-)
 _EXAMPLE_ITEM = {
     "reasoning": "The passage explains why the tower was nearly demolished; that is its key fact.",
     "question": "Why was the Eiffel Tower not demolished in 1909 as originally planned?",
@@ -59,11 +52,8 @@ class UnitResult:
     items: list[QAItem]
     outcome: UnitOutcome
     drop_reasons: Counter = field(default_factory=Counter)
-
-
-def refers_to_source(question: str) -> bool:
-    """True for questions that do not stand alone ("according to the text, ...")."""
-    return bool(_REFERS_TO_SOURCE.search(question))
+    #: every item proposed and not kept: {"unit_id", "reason", "question", "answer"}
+    rejected: list[dict] = field(default_factory=list)
 
 
 def citable_sentences(chunks: list[Chunk]) -> list[str]:
@@ -89,8 +79,11 @@ class ItemGenerator:
         params: CallParams,
         multihop: MultihopConfig | None = None,
         verifier: GroundingVerifier | None = None,
+        strategy: str | None = None,
     ):
         self.cfg = cfg
+        #: the strategy in force (``generate.strategy`` with ``auto`` resolved by ``resolve_strategy``)
+        self.strategy = strategy or (cfg.strategy if cfg.strategy != "auto" else "one_call")
         self.multihop = multihop or MultihopConfig()
         self.client = client
         self.params = params
@@ -156,13 +149,29 @@ class ItemGenerator:
 
     def generate(self, unit: Unit) -> UnitResult:
         """Ask, validate, verify. Never raises for a model or backend failure: the outcome says why."""
-        if self.cfg.strategy == "cite_first":
+        if self.strategy == "span" and unit.kind == "qa":
+            return self._generate_span(unit)
+        if self.strategy in ("cite_first", "span"):  # groups of chunks: doctune picks one sentence per chunk
             return self._generate_cite_first(unit)
         reply, status, detail = self._ask(*self.request(unit))
         if reply is None:
             chunk_ids = [c.chunk_id for c in unit.chunks]
             return UnitResult([], UnitOutcome(unit_id=unit.unit_id, chunk_ids=chunk_ids, status=status, detail=detail))
         return self.verify(unit, reply.model_dump()["items"])
+
+    def _generate_span(self, unit: Unit) -> UnitResult:
+        writer = SpanItemWriter(
+            self.client, self.params.model_copy(update={"max_tokens": 48}), self.verifier, self.cfg.max_attempts
+        )
+        raw_items, refusals = writer.raw_items(unit.chunks[0], self.cfg.max_items_per_chunk)
+        result = self.verify(unit, raw_items)
+        if not raw_items:
+            result.outcome.detail = "no sentence with an answer span (see doctune.generate.spans)"
+        if refusals:
+            result.outcome.detail = "; ".join(
+                filter(None, [result.outcome.detail, f"{len(refusals)} model questions replaced by the template"])
+            )
+        return result
 
     def _generate_cite_first(self, unit: Unit) -> UnitResult:
         if unit.kind == "qa":
@@ -198,16 +207,23 @@ class ItemGenerator:
         kept: list[QAItem] = []
         drops: Counter = Counter()
         seen_questions: set[str] = set()
+        rejected: list[dict] = []
         for raw in raw_items:
             question = raw["question"].strip()
+
+            def reject(code: str, reasons: str = "", raw: dict = raw, question: str = question) -> None:
+                drops[code] += 1
+                row = {"unit_id": unit.unit_id, "reason": reasons or code, "question": question}
+                rejected.append({**row, "answer": str(raw.get("answer", "")).strip()})
+
             if refers_to_source(question):
-                drops["not_standalone"] += 1
+                reject("not_standalone")
                 continue
             if question.lower() == _EXAMPLE_ITEM["question"].lower():
-                drops["copied_example"] += 1
+                reject("copied_example")
                 continue
             if question.lower() in seen_questions:
-                drops["duplicate"] += 1
+                reject("duplicate")
                 continue
             citations, missing = self._locate(unit, raw["citations"])
             verified = not missing and bool(citations)
@@ -216,10 +232,10 @@ class ItemGenerator:
                 and verified
                 and len({c.chunk_id for c in citations}) < self._chunks_to_cite(unit)
             ):
-                drops["too_few_chunks_cited"] += 1
+                reject("too_few_chunks_cited")
                 continue
             if not verified and self.cfg.unverified == "drop":
-                drops["citations_unverified"] += 1
+                reject("citations_unverified")
                 continue
             grounding: list[str] = []
             if verified:  # a found quote proves nothing alone: it must support the answer to this question
@@ -228,7 +244,7 @@ class ItemGenerator:
                 )
                 grounding = verdict.reasons
                 if grounding and self.cfg.grounding == "drop":
-                    drops[grounding[0]] += 1
+                    reject(grounding[0], ", ".join(grounding))
                     continue
             seen_questions.add(question.lower())
             kept.append(
@@ -249,6 +265,8 @@ class ItemGenerator:
                     citations_verified=verified,
                     grounding=grounding,
                     reasoning=raw.get("reasoning"),
+                    question_source=raw.get("question_source"),
+                    alt_question=raw.get("alt_question"),
                     model=self.client.backend.label(),
                 )
             )
@@ -267,7 +285,7 @@ class ItemGenerator:
             n_dropped=sum(drops.values()),
             detail=f"dropped: {detail}" if detail else "",
         )
-        return UnitResult(kept, outcome, drops)
+        return UnitResult(kept, outcome, drops, rejected)
 
     def _chunks_to_cite(self, unit: Unit) -> int:
         return len(unit.chunks) if self.multihop.require_all_cited else 2

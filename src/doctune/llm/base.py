@@ -88,6 +88,11 @@ class LLMBackend(ABC):
         """What makes two calls to this backend interchangeable (backend, model, the weights' fingerprint). Part of
         every cache key together with the backend ``options``; may hold an endpoint URL, so it is only ever hashed."""
 
+    def weights_bytes(self) -> int | None:
+        """Size of the model's weights on disk when they are local (how ``generate.strategy: auto`` tells a small
+        model); None for remote or scripted models."""
+        return None
+
     def label(self) -> str:
         """The name recorded in artifacts and reports: ``spec.label``, else backend and model name, with the endpoint
         as ``endpoint-<hash>``; never a URL, a key or a full local path."""

@@ -76,6 +76,13 @@ class TransformersBackend(LLMBackend):
                 self._identity = f"transformers:{EMBEDDED_NAME}(embedded):{weights_fingerprint(embedded_gguf_path())}"
         return self._identity
 
+    def weights_bytes(self) -> int | None:
+        if not self.spec.model:
+            return embedded_gguf_path().stat().st_size
+        path = Path(self.spec.model).expanduser()
+        files = [f for f in path.rglob("*") if f.suffix in (".safetensors", ".bin", ".gguf")] if path.is_dir() else []
+        return sum(f.stat().st_size for f in files) or None
+
     def label(self) -> str:
         if self.spec.label:
             return self.spec.label

@@ -59,6 +59,10 @@ class LlamaCppBackend(LLMBackend):
     def label(self) -> str:
         return self.spec.label or f"llama.cpp:{self.model_path().name}"
 
+    def weights_bytes(self) -> int | None:
+        path = self.model_path()
+        return path.stat().st_size if path.is_file() else None
+
     def _model(self):
         if self._llama is None:
             try:

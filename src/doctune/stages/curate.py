@@ -3,7 +3,8 @@
     dedup    qa (+ multihop) -> embeddings, dedup (kept items), duplicates (dropped -> keeper)
     cluster  dedup -> clustered (items with cluster and label), clusters; reports/k_selection.png
     tag      clustered -> tags (topic tags per item; optional)
-    split    clustered (+ tags, manual set) -> dataset (train / eval / rephrased_eval / mirror / manual)
+    split    clustered (+ tags, manual set) -> dataset (train / eval / rephrased_eval / rephrased_train / mirror /
+             manual)
 
 The report and the map live in ``doctune.stages.curate_report``.
 """
@@ -22,7 +23,15 @@ from doctune.config import ConfigError, DoctuneConfig
 from doctune.curate.clusters import cluster_vectors, plot_k_selection
 from doctune.curate.dedup import dedup
 from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
-from doctune.curate.splits import ManualSetError, load_manual_set, mirror_sample, split_train_eval
+from doctune.curate.splits import (
+    ManualSetError,
+    load_manual_set,
+    mirror_sample,
+    rephrase_sample,
+    reworded_copy,
+    reworded_problem,
+    split_train_eval,
+)
 from doctune.generate.runner import Job, run_jobs
 from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
 from doctune.llm.roles import open_client
@@ -236,8 +245,57 @@ def run_tag(config: DoctuneConfig, workspace: Workspace, progress: bool = True) 
     )
 
 
+def _rephrase_split(
+    config: DoctuneConfig,
+    workspace: Workspace,
+    sources: list[DatasetItem],
+    split: str,
+    inputs: list[str],
+    progress: bool,
+) -> tuple[list[DatasetItem], dict, list[dict]]:
+    """Reworded copies of ``sources`` in ``split``: (items, stats, errors). The ``rephrased`` artifact, when fresh,
+    supplies the rephrasings it has; the rephraser does the rest. In ``rephrased_train`` only the question is
+    reworded: the reference stays the answer that was taught, and a rewording that is a near-copy, gives the answer
+    away or changes the subject is dropped with its reason."""
+    stored: dict[str, QAItem] = {}
+    freshness = workspace.freshness("rephrased", config)
+    if freshness == "fresh":
+        stored = {r.source_item_id: r for r in workspace.read_rows("rephrased", QAItem, config) if r.source_item_id}
+    else:
+        log.info("curate split: artifact 'rephrased' is %s; the rephraser rewords every %s item", freshness, split)
+    reused = [stored[i.item_id] for i in sources if i.item_id in stored]
+    todo = [i for i in sources if i.item_id not in stored]
+    if reused and "rephrased" not in inputs:
+        inputs.append("rephrased")
+    log.info("curate split: %d %s rephrasings from 'rephrased', %d to rephrase", len(reused), split, len(todo))
+    new, outcomes, usage = rephrase_items(config, workspace, todo, progress) if todo else ([], [], {})
+    errors = [
+        {"unit_id": o.unit_id, "reason": f"rephrase {o.status}: {o.detail}"} for o in outcomes if o.status != "items"
+    ]
+    position = {i.item_id: k for k, i in enumerate(sources)}
+    source_of = {i.item_id: i for i in sources}
+    items = []
+    for n in sorted([*reused, *new], key=lambda n: position[n.source_item_id]):  # in the sources' order
+        original = source_of[n.source_item_id]
+        update: dict = {"source": "rephrased", "split": split}
+        update.update({k: getattr(original, k) for k in ("cluster", "cluster_label", "tags")})
+        if split == "rephrased_train":
+            if problem := reworded_problem(original.question, n.question, original.answer):
+                errors.append({"unit_id": original.item_id, "reason": f"rephrase rejected: {problem}"})
+                continue
+            update.update(answer=original.answer, evaluation_criteria=original.evaluation_criteria)
+        items.append(DatasetItem(**{**n.model_dump(), **update}))
+    stats = {
+        "items": len(items),
+        "from_artifact": len(reused),
+        "outcomes": dict(Counter(o.status for o in outcomes)),
+        "llm": usage,
+    }
+    return items, stats, errors
+
+
 def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
-    """train / eval (stratified), rephrased_eval, mirror and manual -> the ``dataset`` artifact."""
+    """train / eval (stratified), rephrased_eval, rephrased_train, mirror and manual -> the ``dataset`` artifact."""
     cfg = config.curate
     items = workspace.read_rows("clustered", DatasetItem, config)
     inputs = ["clustered"]
@@ -254,49 +312,27 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
     run = workspace.start_run("curate split", config)
     train, evaluation, strata = split_train_eval(items, cfg.eval_share, cfg.eval_size, cfg.seed)
     mirror = mirror_sample(train, cfg.mirror_size, cfg.seed)
-    rephrased: list[DatasetItem] = []
     stats: dict = {"strata": strata}
-    errors = []
+    errors: list[dict] = []
+    rephrased: list[DatasetItem] = []
     if cfg.rephrase_eval and evaluation:
-        # `generate rephrase` output, when fresh, supplies the rephrasings it has; the rephraser does the rest
-        stored: dict[str, QAItem] = {}
-        freshness = workspace.freshness("rephrased", config)
-        if freshness == "fresh":
-            stored = {r.source_item_id: r for r in workspace.read_rows("rephrased", QAItem, config) if r.source_item_id}
-        else:
-            log.info("curate split: artifact 'rephrased' is %s; the rephraser rewords every eval item", freshness)
-        reused = [stored[i.item_id] for i in evaluation if i.item_id in stored]
-        todo = [i for i in evaluation if i.item_id not in stored]
-        if reused:
-            inputs.append("rephrased")
-        log.info("curate split: %d eval rephrasings from 'rephrased', %d to rephrase", len(reused), len(todo))
-        new, outcomes, usage = rephrase_items(config, workspace, todo, progress) if todo else ([], [], {})
-        position = {i.item_id: k for k, i in enumerate(evaluation)}
-        new = sorted([*reused, *new], key=lambda n: position[n.source_item_id])  # in eval order
-        source_of = {i.item_id: i for i in evaluation}
-        rephrased = [
-            DatasetItem(
-                **{
-                    **n.model_dump(),
-                    "source": "rephrased",
-                    "split": "rephrased_eval",
-                    "cluster": source_of[n.source_item_id].cluster,
-                    "cluster_label": source_of[n.source_item_id].cluster_label,
-                    "tags": source_of[n.source_item_id].tags,
-                }
-            )
-            for n in new
-        ]
-        stats["rephrase"] = {
-            "from_artifact": len(reused),
-            "outcomes": dict(Counter(o.status for o in outcomes)),
-            "llm": usage,
-        }
-        errors = [
-            {"unit_id": o.unit_id, "reason": f"rephrase {o.status}: {o.detail}"}
-            for o in outcomes
-            if o.status != "items"
-        ]
+        new, stats["rephrase"], errs = _rephrase_split(
+            config, workspace, evaluation, "rephrased_eval", inputs, progress
+        )
+        rephrased += new
+        errors += errs
+    # the span recipe's second wording of each question is right by construction; other items go to the rephraser
+    alternatives = [i for i in train if i.alt_question]
+    taught = rephrase_sample(alternatives or train, cfg.rephrase_train, cfg.seed)
+    if taught and alternatives:
+        rephrased += [reworded_copy(i, i.alt_question or "", "rephrased_train") for i in taught]
+        stats["rephrase_train"] = {"items": len(taught), "from": "alt_question"}
+    elif taught:
+        new, stats["rephrase_train"], errs = _rephrase_split(
+            config, workspace, taught, "rephrased_train", inputs, progress
+        )
+        rephrased += new
+        errors += errs
     dataset = [*train, *evaluation, *rephrased, *mirror, *manual]
     stats["splits"] = dict(Counter(i.split for i in dataset))
     rec = run.write_artifact("dataset", dataset, DatasetItem, inputs=inputs, errors=errors, stats=stats)

@@ -21,11 +21,21 @@ import numpy as np
 
 from doctune.config import DoctuneConfig
 from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
+from doctune.data import grounding_pairs
 from doctune.generate.groups import select_groups
 from doctune.generate.items import ItemGenerator, Unit, UnitResult
 from doctune.generate.runner import Job, JobResult, run_jobs
 from doctune.generate.schema import RephrasedItem
+from doctune.generate.strategy import resolve_strategy
 from doctune.grounding import REASONS as GROUNDING_REASONS
+from doctune.grounding import (
+    AllVerifiers,
+    DeterministicVerifier,
+    GroundingVerifier,
+    LLMVerifier,
+    check_sample,
+    check_verifier,
+)
 from doctune.llm import BackendError, CallParams, LLMClient, Message, StructuredOutputError
 from doctune.llm.roles import open_client
 from doctune.prompts import render_prompt
@@ -97,8 +107,15 @@ def _generate_items(
 ) -> StageResult:
     run = workspace.start_run(f"generate {artifact}", config)
     client = open_client(config, workspace, "generator")
+    strategy = resolve_strategy(config.generate.strategy, client.backend)
+    verifier, verifier_stats = choose_verifier(config, workspace)
     generator = ItemGenerator(
-        config.generate, client, _params(config, "generator", config.generate.max_tokens), config.multihop
+        config.generate,
+        client,
+        _params(config, "generator", config.generate.max_tokens),
+        config.multihop,
+        verifier=verifier,
+        strategy=strategy,
     )
     try:
         results = _run(
@@ -111,9 +128,13 @@ def _generate_items(
         )
     finally:
         client.backend.close()
+        for v in getattr(verifier, "verifiers", []):
+            if isinstance(v, LLMVerifier):
+                v.client.backend.close()
     items: list[QAItem] = []
     outcomes: list[UnitOutcome] = []
     drops: Counter = Counter()
+    rejected: list[dict] = []
     for unit, res in zip(units, results, strict=True):
         if res.error is not None:  # a bug, not a model failure: still recorded, never silent
             outcomes.append(_failed(unit.unit_id, [c.chunk_id for c in unit.chunks], res.error))
@@ -121,10 +142,13 @@ def _generate_items(
         items.extend(res.value.items)
         outcomes.append(res.value.outcome)
         drops.update(res.value.drop_reasons)
+        rejected.extend(res.value.rejected)
     verified = sum(i.citations_verified for i in items)
     grounded = sum(i.citations_verified and not i.grounding for i in items)
     checked = sum(i.citations_verified for i in items) + sum(drops[r] for r in GROUNDING_REASONS)  # quotes found
     stats = {
+        "strategy": strategy,
+        "verifiers": verifier_stats,
         "outcomes": dict(Counter(o.status for o in outcomes)),
         "dropped": dict(drops),
         "items": len(items),
@@ -133,9 +157,38 @@ def _generate_items(
         "grounded_share": round(grounded / checked, 3) if checked else 0.0,
         "grounding_checked": checked,
         "citation_methods": dict(Counter(c.method for i in items for c in i.citations)),
+        "question_sources": dict(Counter(i.question_source for i in items if i.question_source)),
+        # every proposed item that was not kept, with its reason (listed by `doctune status`)
+        "rejected": rejected,
         "llm": client.usage.as_dict(),
     }
     return _write(run, workspace, artifact, items, outcomes, ["chunks", "summaries", "documents"], stats)
+
+
+def choose_verifier(config: DoctuneConfig, workspace: Workspace) -> tuple[GroundingVerifier, dict]:
+    """The deterministic verifier, joined by the judge's (``LLMVerifier``) only when the judge reaches
+    ``generate.min_verifier_score`` precision and recall on labelled pairs; (verifier, what was decided and why)."""
+    cfg = config.generate
+    deterministic = DeterministicVerifier()
+    stats: dict = {"deterministic": "always", "llm": "off (generate.llm_verifier: false)"}
+    if not cfg.llm_verifier:
+        return deterministic, stats
+    client = open_client(config, workspace, "judge")
+    llm = LLMVerifier(client, _params(config, "judge", 200))
+    check = check_verifier(llm, check_sample(grounding_pairs(), cfg.verifier_check_pairs), cfg.min_verifier_score)
+    summary = {k: check[k] for k in ("n", "precision", "recall", "passed")}
+    if not check["passed"]:
+        client.backend.close()
+        stats["llm"] = {**summary, "used": False, "why": f"below {cfg.min_verifier_score} on labelled pairs"}
+        log.info("LLM verifier not used: precision %.2f, recall %.2f on %d labelled pairs", *_pr(check))
+        return deterministic, stats
+    stats["llm"] = {**summary, "used": True}
+    log.info("LLM verifier used with the deterministic one: precision %.2f, recall %.2f on %d pairs", *_pr(check))
+    return AllVerifiers([deterministic, llm]), stats
+
+
+def _pr(check: dict) -> tuple[float, float, int]:
+    return check["precision"], check["recall"], check["n"]
 
 
 def _failed(unit_id: str, chunk_ids: list[str], error: BaseException) -> UnitOutcome:
