@@ -223,7 +223,9 @@ def _clause(flat: str, start: int, end: int) -> tuple[str, str]:
 
 def _good_subject(subject: str) -> bool:
     words = subject.lower().split()
-    if not words or words[0] in _PRONOUN | _NOT_SUBJECT_START or set(words) & (_MODALS | _COPULAS) or "," in subject:
+    if any(mark in subject for mark in ",;:"):  # "Examples of namespaces are: the set ...": not a subject
+        return False
+    if not words or words[0] in _PRONOUN | _NOT_SUBJECT_START or set(words) & (_MODALS | _COPULAS):
         return False
     return not (len(words) == 1 and words[0].endswith("ly"))  # "Asynchronously changes ...": no subject
 
