@@ -23,7 +23,7 @@ from doctune.curate.embeddings import (
 )
 from doctune.generate.citations import locate_citation
 from doctune.generate.groups import count_combinations, select_groups
-from doctune.generate.runner import Job, run_jobs
+from doctune.jobs import Job, run_jobs
 from doctune.llm import BackendError, Completion
 from doctune.llm.fake import FakeBackend
 from doctune.llm.ratelimit import RateLimiter

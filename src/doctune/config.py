@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from doctune.config_recipes import CharacterConfig, FidelityConfig, PlaysConfig
 from doctune.train.config import TrainConfig
 
 DEFAULT_CONFIG_FILE = "doctune.yaml"
@@ -352,6 +353,13 @@ class DoctuneConfig(Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    recipes: list[str] = Field(
+        default_factory=list,
+        description='Extra recipes as "module:Class" (importable; built-ins and `doctune.recipes` entry points need none).',
+    )
+    plays: PlaysConfig = Field(default_factory=PlaysConfig)
+    character: CharacterConfig = Field(default_factory=CharacterConfig)
+    fidelity: FidelityConfig = Field(default_factory=FidelityConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

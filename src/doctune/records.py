@@ -178,3 +178,79 @@ class DatasetItem(QAItem):
     cluster: int = -1
     cluster_label: str = ""
     tags: list[str] = Field(default_factory=list)
+
+
+class Speech(BaseModel):
+    """One speech of a play (artifact ``speeches``): who says it, where, and where it is in the source file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speech_id: str = Field(description="<doc_id>-<index>.")
+    doc_id: str
+    play: str = Field(description="The play's title.")
+    act: str = Field(description='Act label as written ("I", "1", "" when the play has none).')
+    scene: str = Field(description='Scene label as written ("II", "" when the play has none).')
+    index: int = Field(description="Position of the speech in the play, from 0.")
+    speaker: str = Field(description='Canonical character name, e.g. "LADY MACBETH"; several for joint speeches: "A/B".')
+    raw_speaker: str = Field(description='The speaker tag as written ("Lady M.", "Polon.").')
+    text: str = Field(description="The spoken words, stage directions removed.")
+    stage_directions: list[str] = Field(default_factory=list, description="Directions found inside the speech.")
+    char_start: int = Field(description="Offset of the speech (tag included) in Document.text.")
+    char_end: int
+    unresolved: bool = Field(False, description="The speaker tag matched no character of the list of persons.")
+
+
+class Person(BaseModel):
+    """A character of a play (artifact ``persons``): from its list of persons, else from the speaker tags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str
+    play: str
+    name: str = Field(description="Canonical name, as Speech.speaker uses it.")
+    description: str = Field("", description="Who they are, from the list of persons (or plays.persons).")
+    aliases: list[str] = Field(default_factory=list, description="Speaker tags resolved to this name.")
+    speeches: int = 0
+    words: int = 0
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(description="system | user | assistant")
+    content: str
+
+
+class Example(BaseModel):
+    """A training example of any recipe (artifact ``examples_<recipe>``; with ``split`` set in ``dataset_<recipe>``).
+
+    ``messages`` is what a model is trained on (the last assistant turn is the target); ``fields`` holds the
+    recipe's typed fields (validated by the recipe's ``fields_model``) as a JSON object.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    example_id: str
+    recipe: str
+    unit_id: str = Field(description="What the example was made from (a speech id, a chunk id, ...).")
+    group: str = Field(description="Split group: examples of one group always land in the same split (e.g. a scene).")
+    doc_ids: list[str] = Field(default_factory=list)
+    messages: list[ChatMessage]
+    fields: str = Field("{}", description="The recipe's typed fields as a JSON object.")
+    split: str = Field("", description="Set by curation: train | eval | ... (the recipe's split policy).")
+
+    def field_values(self) -> dict:
+        import json
+
+        return json.loads(self.fields)
+
+    @property
+    def target(self) -> str:
+        """The last assistant message: what the model should say."""
+        return next(m.content for m in reversed(self.messages) if m.role == "assistant")
+
+    @property
+    def prompt_messages(self) -> list[ChatMessage]:
+        """The messages before the target (what a model is given to reply to)."""
+        last = max(i for i, m in enumerate(self.messages) if m.role == "assistant")
+        return self.messages[:last]

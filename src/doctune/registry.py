@@ -78,6 +78,11 @@ class ModelEntry(BaseModel):
     tracking: dict[str, str] = Field(
         default_factory=dict, description="Tracker -> where the training run's metrics are."
     )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the model is for: recipe, and for one-adapter-per-value recipes the value (character, "
+        "play); `doctune models list --character NAME` filters on them.",
+    )
     gate: GateRecord | None = Field(
         None, description="The configured gate's last decision against this model's own base; none: never decided."
     )

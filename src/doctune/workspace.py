@@ -94,6 +94,28 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: artifacts of the recipe seam, one per recipe: prefix -> stage command (the recipe's name follows)
+RECIPE_ARTIFACT_PREFIXES: dict[str, str] = {"examples_": "generate", "dataset_": "curate examples"}
+#: the speeches of plays are written by ingest (with documents)
+ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
+ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
+
+
+def artifact_producer(name: str, config: DoctuneConfig | None = None) -> tuple[str, tuple[str, ...]]:
+    """(stage command that writes ``name``, config sections it depends on); recipe artifacts (``examples_<r>``,
+    ``dataset_<r>``) depend on the config section named like the recipe when there is one."""
+    if name in ARTIFACT_PRODUCERS:
+        return ARTIFACT_PRODUCERS[name]
+    for prefix, stage in RECIPE_ARTIFACT_PREFIXES.items():
+        if name.startswith(prefix):
+            recipe = name[len(prefix) :]
+            sections = (recipe,) if recipe in DoctuneConfig.model_fields else ()
+            if prefix == "dataset_":
+                sections = ("curate.seed", *sections)
+            return f"{stage} {recipe}", sections
+    return name, ()
+
+
 class StaleArtifactError(Exception):
     """An input artifact is missing or out of date; the message names the command to run."""
 
@@ -178,7 +200,7 @@ class Workspace:
         """Read an artifact as validated rows, refusing a missing or stale one."""
         problem = self.freshness(name, config)
         if problem != "fresh":
-            stage = ARTIFACT_PRODUCERS.get(name, (name,))[0]
+            stage = artifact_producer(name)[0]
             raise StaleArtifactError(f"artifact '{name}' is {problem}: run `doctune {stage}` first")
         table = pq.read_table(self.artifact_path(name))
         return [row_type.model_validate(r) for r in table.to_pylist()]
@@ -198,8 +220,8 @@ class Workspace:
                 return f"stale (input '{dep}' is missing)"
             if dep_rec.sha256 != sha:
                 return f"stale (input '{dep}' changed since it was built)"
-        if config is not None and name in ARTIFACT_PRODUCERS:
-            sections = ARTIFACT_PRODUCERS[name][1]
+        sections = artifact_producer(name)[1]
+        if config is not None and (sections or name in ARTIFACT_PRODUCERS):
             if config.section_hash(*sections) != rec.config_hash:
                 return f"stale (config section {'/'.join(sections)} changed)"
         return "fresh"
@@ -258,7 +280,7 @@ class StageRun:
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, path)
-        sections = ARTIFACT_PRODUCERS.get(name, (self.stage, ()))[1]
+        sections = artifact_producer(name)[1]
         rec = ArtifactRecord(
             name=name,
             path=str(path.relative_to(ws.root)),

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from doctune.generate.runner import Job, run_jobs
+from doctune.jobs import Job, run_jobs
 from doctune.llm.base import CallParams, Message
 from doctune.llm.client import LLMClient
 from doctune.records import DatasetItem

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from doctune.evaluate.judge import IDK_ANSWER, Verdict, judge_answer
-from doctune.generate.runner import Job, run_jobs
+from doctune.jobs import Job, run_jobs
 from doctune.llm.client import LLMClient
 from doctune.records import DatasetItem
 from doctune.sampling import evenly_spaced

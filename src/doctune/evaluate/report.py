@@ -17,7 +17,7 @@ from doctune.evaluate.answer import DEFAULT_SYSTEM_PROMPT, answer_items
 from doctune.evaluate.grader import Grader, JudgeGrader
 from doctune.evaluate.metrics import bootstrap_ci, embedding_similarity, paired_bootstrap_diff, token_f1
 from doctune.evaluate.writers import markdown_table, write_html, write_json
-from doctune.generate.runner import Job, run_jobs
+from doctune.jobs import Job, run_jobs
 from doctune.llm.client import LLMClient
 from doctune.records import DatasetItem
 

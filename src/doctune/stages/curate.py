@@ -32,7 +32,7 @@ from doctune.curate.splits import (
     reworded_problem,
     split_train_eval,
 )
-from doctune.generate.runner import Job, run_jobs
+from doctune.jobs import Job, run_jobs
 from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
 from doctune.llm.roles import open_client
 from doctune.prompts import render_prompt

@@ -24,7 +24,7 @@ from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_tex
 from doctune.data import grounding_pairs
 from doctune.generate.groups import select_groups
 from doctune.generate.items import ItemGenerator, Unit, UnitResult
-from doctune.generate.runner import Job, JobResult, run_jobs
+from doctune.jobs import Job, JobResult, run_jobs
 from doctune.generate.schema import RephrasedItem
 from doctune.generate.strategy import resolve_strategy
 from doctune.grounding import REASONS as GROUNDING_REASONS

@@ -1,4 +1,4 @@
-"""Run many independent LLM jobs concurrently, with a progress bar.
+"""The job runner every stage shares: many independent jobs run concurrently, with a progress bar.
 
 Jobs are plain functions (they call an ``LLMClient``, which caches, retries and rate-limits each
 call); asyncio schedules them on a thread pool sized to the backend's ``max_concurrency``. A job

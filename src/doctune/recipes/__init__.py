@@ -1,0 +1,75 @@
+"""Recipes, found by name: built-ins, ``doctune.recipes`` entry points, and ``recipes:`` in the config.
+
+``get_recipe(name, config)`` returns an instance; ``recipe_names(config)`` lists what is available. Nothing is
+imported until a recipe is asked for (a recipe module may pull heavy dependencies).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from doctune.recipes.base import GateSpec, Recipe, RecipeOutput
+
+if TYPE_CHECKING:
+    from doctune.config import DoctuneConfig
+
+log = logging.getLogger(__name__)
+
+#: built-in recipe name -> "module:Class"
+BUILTIN: dict[str, str] = {
+    "qa": "doctune.recipes.qa:QARecipe",
+    "multihop": "doctune.recipes.qa:MultihopRecipe",
+    "rephrase": "doctune.recipes.qa:RephraseRecipe",
+    "character": "doctune.recipes.character:CharacterRecipe",
+}
+ENTRY_POINT_GROUP = "doctune.recipes"
+
+
+class UnknownRecipe(Exception):
+    """No recipe of that name; the message lists the known ones."""
+
+
+def _load(target: str) -> type[Recipe]:
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownRecipe(f"cannot import recipe {target!r}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise UnknownRecipe(f"{target!r} is not a doctune.recipes.Recipe subclass")
+    return cls
+
+
+def _configured(config: DoctuneConfig | None) -> dict[str, str]:
+    """name -> target of the recipes listed in ``config.recipes`` (their class attribute ``name``)."""
+    out = {}
+    for target in config.recipes if config is not None else []:
+        out[_load(target).name] = target
+    return out
+
+
+def available(config: DoctuneConfig | None = None) -> dict[str, str]:
+    """Every recipe name -> where it comes from (module:Class)."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    found.update(_configured(config))
+    return found
+
+
+def recipe_names(config: DoctuneConfig | None = None) -> list[str]:
+    return sorted(available(config))
+
+
+def get_recipe(name: str, config: DoctuneConfig | None = None) -> Recipe:
+    """The recipe called ``name``."""
+    targets = available(config)
+    if name not in targets:
+        raise UnknownRecipe(f"unknown recipe {name!r}; known: {', '.join(sorted(targets))}")
+    return _load(targets[name])()
+
+
+__all__ = ["GateSpec", "Recipe", "RecipeOutput", "UnknownRecipe", "available", "get_recipe", "recipe_names"]
