@@ -25,6 +25,7 @@ from test_pipeline import configure
 NOT_OUTPUT: dict[tuple[str, str], str] = {
     ("*", "workspace"): "where artifacts are written, not what they hold",
     ("*", "curate.batch_size"): "texts per embedding batch; each text is embedded alone",
+    ("*", "recipes"): "finds a recipe by name (a plugin's import path); the recipe's own sections are hashed",
     ("training_runs", "project"): "names the tracked training run (MLflow experiment, tags), not the weights",
 }
 

@@ -8,13 +8,13 @@ import json
 from doctune.config import ModelSpec
 from doctune.curate.report import EVAL_SPLITS
 from doctune.data import grounding_pairs
+from doctune.generate.qa_runs import choose_verifier
 from doctune.generate.strategy import SMALL_MODEL_BYTES, resolve_strategy
 from doctune.grounding import AllVerifiers
 from doctune.llm import create_backend
 from doctune.llm.fake import FakeBackend
 from doctune.records import DatasetItem, QAItem
 from doctune.stages import curate, generate
-from doctune.stages.generate import choose_verifier
 
 from genutil import build_workspace, qa_reply
 

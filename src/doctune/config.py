@@ -354,8 +354,9 @@ class DoctuneConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     recipes: list[str] = Field(
-        default_factory=list,
-        description='Extra recipes as "module:Class" (importable; built-ins and `doctune.recipes` entry points need none).',
+        default_factory=lambda: ["qa"],
+        description='Recipes `doctune run` makes examples with and trains on: built-in names (qa, character), or '
+        '"module:Class" for a recipe defined outside doctune (then also found by its name everywhere).',
     )
     plays: PlaysConfig = Field(default_factory=PlaysConfig)
     character: CharacterConfig = Field(default_factory=CharacterConfig)

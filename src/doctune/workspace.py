@@ -95,7 +95,11 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 #: artifacts of the recipe seam, one per recipe: prefix -> stage command (the recipe's name follows)
-RECIPE_ARTIFACT_PREFIXES: dict[str, str] = {"examples_": "generate", "dataset_": "curate examples"}
+RECIPE_ARTIFACT_PREFIXES: dict[str, str] = {
+    "examples_": "generate {}",
+    "dataset_": "curate examples {}",
+    "exports_": "export --recipe {}",
+}
 #: the speeches of plays are written by ingest (with documents)
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
@@ -112,7 +116,9 @@ def artifact_producer(name: str, config: DoctuneConfig | None = None) -> tuple[s
             sections = (recipe,) if recipe in DoctuneConfig.model_fields else ()
             if prefix == "dataset_":
                 sections = ("curate.seed", *sections)
-            return f"{stage} {recipe}", sections
+            elif prefix == "exports_":
+                sections = ("export", "project")
+            return stage.format(recipe), sections
     return name, ()
 
 
@@ -221,9 +227,12 @@ class Workspace:
             if dep_rec.sha256 != sha:
                 return f"stale (input '{dep}' changed since it was built)"
         sections = artifact_producer(name)[1]
-        if config is not None and (sections or name in ARTIFACT_PRODUCERS):
-            if config.section_hash(*sections) != rec.config_hash:
-                return f"stale (config section {'/'.join(sections)} changed)"
+        if (
+            config is not None
+            and (sections or name in ARTIFACT_PRODUCERS)
+            and config.section_hash(*sections) != rec.config_hash
+        ):
+            return f"stale (config section {'/'.join(sections)} changed)"
         return "fresh"
 
     def status(self, config: DoctuneConfig | None = None) -> list[dict[str, Any]]:

@@ -51,11 +51,32 @@ def ingest(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
+    as_kind: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="play: parse every txt/md file as a play (speeches and persons artifacts; a file in no known "
+            "speaker layout is reported and kept as prose); prose: parse no file as a play. Default: detect plays "
+            "when plays.detect is true (layout from plays.layout, auto-detected per file).",
+        ),
+    ] = None,
 ) -> None:
-    """Read txt, md, html, pdf and csv files into the documents artifact."""
+    """Read txt, md, html, pdf and csv files into the documents artifact (plays also into speeches and persons)."""
     from doctune.stages import ingest as stage
 
-    run_stage(stage.run, config, set_, workspace, paths=[str(p) for p in paths or []])
+    if as_kind not in (None, "play", "prose"):
+        raise typer.BadParameter("expected play or prose", param_hint="--as")
+
+    def ingest_and_report_plays(cfg, ws, **kwargs):
+        result = stage.run(cfg, ws, **kwargs)
+        for source, play in result.stats.get("plays", {}).items():
+            layout = play["layout"] or "no layout"
+            detail = play.get("message") or f"{play['speeches']} speeches, {play['characters']} characters"
+            unresolved = f", unresolved: {'; '.join(play['unresolved'])}" if play.get("unresolved") else ""
+            console.print(f"  play {source}: {layout}, {detail}{unresolved}", markup=False, highlight=False)
+        return result
+
+    run_stage(ingest_and_report_plays, config, set_, workspace, paths=[str(p) for p in paths or []], as_kind=as_kind)
 
 
 @app.command()
@@ -106,14 +127,26 @@ def export_cmd(
     push: Annotated[
         str | None, typer.Option("--push", help="Also push to the Hub as ORG/NAME (private by default).")
     ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="Export dataset_NAME of this recipe (e.g. character, after `doctune curate examples NAME`) to "
+            "<export.out_dir>/NAME/: a DatasetDict (datasets.load_from_disk) and chat/<split>.jsonl. "
+            "Default: the QA dataset.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Hugging Face datasets (subsets qa, chunks, raw) on disk, chat and Alpaca JSONL; optionally pushed."""
+    """Hugging Face datasets (subsets qa, chunks, raw) on disk, chat and Alpaca JSONL; optionally pushed.
+
+    With --recipe NAME: the curated examples of that recipe instead, one split per dataset split.
+    """
     from doctune.stages import export as stage
 
-    run_stage(stage.run, config, set_, workspace, push_to=push)
+    run_stage(stage.run, config, set_, workspace, push_to=push, recipe=recipe)
 
 
 @app.command()

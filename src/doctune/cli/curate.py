@@ -112,6 +112,45 @@ def curate_map(
         raise fail(str(exc)) from None
 
 
+@curate_app.command("examples")
+def curate_examples_cmd(
+    recipe: Annotated[
+        str, typer.Argument(help="The recipe whose examples_<RECIPE> to curate (e.g. character).", show_default=False)
+    ],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Curate a recipe's examples into dataset_<RECIPE>: drop duplicates and failed checks, split by its policy.
+
+    \b
+    For recipes that write examples_<RECIPE> (`doctune generate RECIPE` first),
+    e.g. character: whole scenes are held out as eval, enough for every
+    character (character.min_heldout). Dropped examples and why: `doctune status`.
+    Next: `doctune export --recipe RECIPE`, then `doctune train`.
+    """
+    from collections import Counter
+
+    from doctune.stages import NothingUsable
+    from doctune.stages import curate_examples as stage
+
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        result = stage.run(cfg, ws, recipe, progress=state.progress)
+    except (ConfigError, StaleArtifactError, NothingUsable) as exc:
+        raise fail(str(exc)) from None
+    dropped = result.errors
+    result.errors = []
+    print_result(result)
+    reasons = Counter(
+        r["reason"].split(" of ")[0] if r["reason"].startswith("duplicate") else r["reason"] for r in dropped
+    )
+    for reason, n in reasons.most_common():
+        console.print(f"  [yellow]dropped[/] {n}: {reason}")
+    for key, per_split in result.stats.get("per_adapter", {}).items():
+        console.print(f"  {key}: " + ", ".join(f"{split} {n}" for split, n in per_split.items()))
+
+
 def _print_curation_report(report: dict) -> None:
     dist = report["distributions"]
     table = Table(title="dataset")

@@ -1,35 +1,53 @@
-"""The generate commands."""
+"""The generate command: ``doctune generate RECIPE``."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from doctune.cli.common import ConfigOpt, SetOpt, WorkspaceOpt, app, run_stage
+from doctune.recipes import BUILTIN
 
-generate_app = typer.Typer(no_args_is_help=True, help="Generate training items with the generator model.")
-app.add_typer(generate_app, name="generate")
+RECIPE_HELP = (
+    "The recipe, by name: "
+    + ", ".join(sorted(BUILTIN))
+    + ', or one named in the config\'s `recipes:` list ("module:Class") or a `doctune.recipes` entry point.'
+)
 
 
-@generate_app.command("qa")
-def generate_qa(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
-    """Question/answer items per chunk, each checked against its citation (generate.strategy: auto picks span for
-    small local models, one_call for endpoints)."""
+@app.command("generate")
+def generate_cmd(
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    character: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--character",
+            help="character recipe: make examples for this character (canonical name as `doctune characters` lists "
+            "it; repeatable). Same as --set 'character.characters=[NAME]'.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Turn the recipe's input artifacts into training examples.
+
+    \b
+    qa         QA items per chunk, checked against their citation -> qa
+    multihop   QA items that need several chunks at once -> multihop
+    rephrase   a reworded item per item of rephrase.source -> rephrased
+    character  per speech: character card + preceding speeches -> the
+               real speech (`doctune ingest` a play first)
+               -> examples_character
+    other      -> examples_<recipe>
+
+    Next: `doctune curate examples RECIPE` (the QA family: `doctune curate`).
+    """
     from doctune.stages import generate as stage
 
-    run_stage(stage.run_qa, config, set_, workspace)
-
-
-@generate_app.command("multihop")
-def generate_multihop(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
-    """Items that need several chunks at once, over a bounded set of chunk groups."""
-    from doctune.stages import generate as stage
-
-    run_stage(stage.run_multihop, config, set_, workspace)
-
-
-@generate_app.command("rephrase")
-def generate_rephrase(config: ConfigOpt = None, set_: SetOpt = None, workspace: WorkspaceOpt = None) -> None:
-    """Reworded question and answer for each item of rephrase.source (same meaning and criteria)."""
-    from doctune.stages import generate as stage
-
-    run_stage(stage.run_rephrase, config, set_, workspace)
+    overrides = list(set_ or [])
+    if character:
+        names = ",".join('"' + c.replace('"', "") + '"' for c in character)
+        overrides.append(f"character.characters=[{names}]")
+    run_stage(stage.run, config, overrides, workspace, recipe=recipe)

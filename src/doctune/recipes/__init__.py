@@ -11,6 +11,7 @@ import logging
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from doctune.config import ConfigError
 from doctune.recipes.base import GateSpec, Recipe, RecipeOutput
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ BUILTIN: dict[str, str] = {
 ENTRY_POINT_GROUP = "doctune.recipes"
 
 
-class UnknownRecipe(Exception):
+class UnknownRecipe(ConfigError):
     """No recipe of that name; the message lists the known ones."""
 
 
@@ -44,10 +45,11 @@ def _load(target: str) -> type[Recipe]:
 
 
 def _configured(config: DoctuneConfig | None) -> dict[str, str]:
-    """name -> target of the recipes listed in ``config.recipes`` (their class attribute ``name``)."""
+    """name -> target of the recipes given as "module:Class" in ``config.recipes`` (by their attribute ``name``)."""
     out = {}
     for target in config.recipes if config is not None else []:
-        out[_load(target).name] = target
+        if ":" in target:
+            out[_load(target).name] = target
     return out
 
 
@@ -72,4 +74,23 @@ def get_recipe(name: str, config: DoctuneConfig | None = None) -> Recipe:
     return _load(targets[name])()
 
 
-__all__ = ["GateSpec", "Recipe", "RecipeOutput", "UnknownRecipe", "available", "get_recipe", "recipe_names"]
+__all__ = [
+    "GateSpec",
+    "Recipe",
+    "RecipeOutput",
+    "UnknownRecipe",
+    "available",
+    "configured_recipes",
+    "get_recipe",
+    "recipe_names",
+]
+
+
+def configured_recipes(config: DoctuneConfig) -> list[str]:
+    """The names of the recipes ``config.recipes`` asks `doctune run` for, in order (checked: unknown ones fail)."""
+    names = []
+    for entry in config.recipes:
+        name = _load(entry).name if ":" in entry else entry
+        get_recipe(name, config)
+        names.append(name)
+    return names

@@ -30,6 +30,7 @@ from doctune.records import Example
 
 if TYPE_CHECKING:
     from doctune.config import DoctuneConfig
+    from doctune.stages import StageResult
     from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,12 @@ class Recipe:
         self, config: DoctuneConfig, workspace: Workspace, options: Mapping[str, Any], progress: bool = True
     ) -> RecipeOutput:
         raise NotImplementedError(f"recipe {self.name!r} does not build examples")
+
+    def generate(
+        self, config: DoctuneConfig, workspace: Workspace, options: Mapping[str, Any], progress: bool = True
+    ) -> StageResult:
+        """Only for recipes with ``writes_examples = False``: run their own generation and write their artifacts."""
+        raise NotImplementedError(f"recipe {self.name!r} writes examples_{self.name}; the generate stage does that")
 
     def example(
         self,

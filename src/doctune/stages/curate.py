@@ -32,13 +32,13 @@ from doctune.curate.splits import (
     reworded_problem,
     split_train_eval,
 )
+from doctune.generate.qa_runs import rephrase_items
 from doctune.jobs import Job, run_jobs
 from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
 from doctune.llm.roles import open_client
 from doctune.prompts import render_prompt
 from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, ItemEmbedding, QAItem
 from doctune.stages import StageResult
-from doctune.stages.generate import rephrase_items
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)

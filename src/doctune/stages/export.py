@@ -105,8 +105,14 @@ def run(
     push_to: str | None = None,
     progress: bool = True,
     hub_client: HubClient | None = None,
+    recipe: str | None = None,
 ) -> StageResult:
-    """Export the curated dataset; push it when ``push_to`` is not None (``""``: the configured name)."""
+    """Export the curated dataset; push it when ``push_to`` is not None (``""``: the configured name).
+
+    ``recipe``: export ``dataset_<recipe>`` instead (see :func:`run_recipe`); None: the QA dataset.
+    """
+    if recipe is not None:
+        return run_recipe(config, workspace, recipe, push_to=push_to, progress=progress, hub_client=hub_client)
     items = workspace.read_rows("dataset", DatasetItem, config)
     chunks = workspace.read_rows("chunks", Chunk, config)
     documents = workspace.read_rows("documents", Document, config)
@@ -158,3 +164,59 @@ def run(
     outputs.update({fmt: str(out_dir / fmt) for fmt in jsonl})
     outputs["exports"] = str(root / rec.path)
     return StageResult(stage="export", outputs=outputs, counts=counts, errors=errors, stats=stats)
+
+
+def run_recipe(
+    config: DoctuneConfig,
+    workspace: Workspace,
+    recipe: str,
+    push_to: str | None = None,
+    progress: bool = True,
+    hub_client: HubClient | None = None,
+) -> StageResult:
+    """Export ``dataset_<recipe>`` to ``<export.out_dir>/<recipe>/`` (see :mod:`doctune.export.examples`).
+
+    Records the ``exports_<recipe>`` artifact (one row per split and chat file); pushes the ``DatasetDict`` as the
+    Hub config ``<recipe>`` when ``push_to`` is not None.
+    """
+    from doctune.export.examples import export_examples
+    from doctune.recipes import get_recipe
+    from doctune.records import Example
+
+    chosen = get_recipe(recipe, config)
+    source = f"dataset_{chosen.name}"
+    examples = workspace.read_rows(source, Example, config)
+    repo_id = resolve_repo_id(push_to, config.export, config.project) if push_to is not None else None
+    stage = f"export {chosen.name}"
+    run_ = workspace.start_run(stage, config)
+    root = workspace.root
+    with _progress_bars(progress):
+        dataset_dict, target, chat = export_examples(examples, root / config.export.out_dir, chosen.name, chosen.splits)
+    rows = [
+        ExportRow(format="hf", config=chosen.name, split=split, rows=len(ds), path=_relative(target / split, root))
+        for split, ds in dataset_dict.items()
+    ]
+    rows += [
+        ExportRow(format="chat", config=chosen.name, split=split, rows=n, path=_relative(path, root))
+        for split, (path, n) in chat.items()
+    ]
+    stats: dict[str, object] = {"out_dir": _relative(target, root), "pushed_to": None, "private": None}
+    artifact = f"exports_{chosen.name}"
+    if repo_id is not None:
+        token = os.environ.get(config.export.token_env) or None
+        try:
+            with _progress_bars(progress):
+                push(
+                    {chosen.name: dataset_dict}, repo_id, private=config.export.private, token=token, client=hub_client
+                )
+        except PushError as exc:
+            errors = [{"repo_id": repo_id, "reason": str(exc)}]
+            run_.write_artifact(artifact, rows, ExportRow, inputs=[source], errors=errors, stats=stats)
+            raise
+        for row in rows:
+            row.repo_id = repo_id if row.format == "hf" else None
+        stats.update({"pushed_to": repo_id, "private": config.export.private})
+    rec = run_.write_artifact(artifact, rows, ExportRow, inputs=[source], stats=stats)
+    counts = {split: len(ds) for split, ds in dataset_dict.items()}
+    outputs = {chosen.name: str(target), "chat": str(target / "chat"), artifact: str(root / rec.path)}
+    return StageResult(stage=stage, outputs=outputs, counts=counts, stats=stats)

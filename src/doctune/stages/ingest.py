@@ -12,7 +12,8 @@ from pathlib import Path
 
 from doctune.config import ConfigError, DoctuneConfig
 from doctune.ingest.collect import collect_documents, expand_paths
-from doctune.records import Document
+from doctune.ingest.plays import parse_plays
+from doctune.records import Document, Person, Speech
 from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import Workspace
 
@@ -20,9 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    config: DoctuneConfig, workspace: Workspace, paths: list[str] | None = None, progress: bool = True
+    config: DoctuneConfig,
+    workspace: Workspace,
+    paths: list[str] | None = None,
+    progress: bool = True,
+    as_kind: str | None = None,
 ) -> StageResult:
-    """Ingest ``paths`` (or ``ingest.paths`` from the config) into ``documents``."""
+    """Ingest ``paths`` (or ``ingest.paths`` from the config) into ``documents``, and plays into ``speeches`` and
+    ``persons`` (always written, possibly empty). ``as_kind``: ``play`` parses every md/txt document as a play,
+    ``prose`` none; ``None`` detects plays when ``plays.detect`` is on."""
+    if as_kind not in (None, "play", "prose"):
+        raise ConfigError(f"ingest --as: expected play or prose, got {as_kind!r}")
     chosen = list(paths) if paths else list(config.ingest.paths)
     if not chosen:
         raise ConfigError("nothing to ingest: give paths on the command line or set ingest.paths in the config")
@@ -41,12 +50,28 @@ def run(
         "formats": _count_formats(docs),
         "fingerprint": fingerprint,
     }
+    plays = parse_plays(docs, config.plays, as_kind)
+    stats["plays"] = plays.report
     rec = run.write_artifact("documents", docs, Document, errors=errors, stats=stats)
+    play_stats = {"plays": plays.report}
+    speeches = run.write_artifact(
+        "speeches", plays.speeches, Speech, inputs=["documents"], errors=plays.warnings, stats=play_stats
+    )
+    persons = run.write_artifact("persons", plays.persons, Person, inputs=["documents"], stats=play_stats)
     return StageResult(
         stage="ingest",
-        outputs={"documents": str(workspace.root / rec.path)},
-        counts={"documents": len(docs), "errors": len(errors)},
-        errors=[e.model_dump() for e in errors],
+        outputs={
+            name: str(workspace.root / r.path)
+            for name, r in (("documents", rec), ("speeches", speeches), ("persons", persons))
+        },
+        counts={
+            "documents": len(docs),
+            "errors": len(errors),
+            "speeches": len(plays.speeches),
+            "persons": len(plays.persons),
+        },
+        errors=[e.model_dump() for e in errors + plays.warnings],
+        stats={"plays": plays.report} if plays.report else {},
     )
 
 

@@ -1,0 +1,47 @@
+"""curate examples: ``examples_<recipe>`` -> ``dataset_<recipe>`` (``doctune curate examples RECIPE``).
+
+Works for any recipe that writes ``Example`` rows: exact duplicates and examples failing the recipe's checks are
+dropped (recorded as the artifact's errors, with reasons), the rest split by the recipe's split policy (see
+:mod:`doctune.curate.examples`). The stats give the rows per split and per adapter (``Recipe.adapter_key``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from doctune.config import DoctuneConfig
+from doctune.curate.examples import curate_examples
+from doctune.recipes import get_recipe
+from doctune.records import Example
+from doctune.stages import NothingUsable, StageResult
+from doctune.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def run(config: DoctuneConfig, workspace: Workspace, recipe_name: str, progress: bool = True) -> StageResult:
+    """Curate the examples of ``recipe_name`` into its dataset (train / eval / ... by the recipe's policy)."""
+    recipe = get_recipe(recipe_name, config)
+    if not recipe.writes_examples:
+        raise NothingUsable(
+            f"curate examples {recipe.name}: this recipe writes no examples_{recipe.name}; use `doctune curate`"
+        )
+    source = f"examples_{recipe.name}"
+    target = f"dataset_{recipe.name}"
+    examples = workspace.read_rows(source, Example, config)
+    stage = f"curate examples {recipe.name}"
+    run_ = workspace.start_run(stage, config)
+    kept, dropped, stats = curate_examples(recipe, examples, config)
+    rows = [ex for members in kept.values() for ex in members]
+    rec = run_.write_artifact(target, rows, Example, inputs=[source], errors=dropped, stats=stats)
+    if not kept.get("train"):
+        raise NothingUsable(f"{stage}: no training example left of {len(examples)} (see `doctune status` errors)")
+    counts = {f"{split}": len(members) for split, members in kept.items()}
+    counts["dropped"] = len(dropped)
+    return StageResult(
+        stage=stage,
+        outputs={target: str(workspace.root / rec.path)},
+        counts=counts,
+        errors=dropped,
+        stats=stats,
+    )
