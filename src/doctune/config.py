@@ -355,7 +355,7 @@ class DoctuneConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     recipes: list[str] = Field(
         default_factory=lambda: ["qa"],
-        description='Recipes `doctune run` makes examples with and trains on: built-in names (qa, character), or '
+        description="Recipes `doctune run` makes examples with and trains on: built-in names (qa, character), or "
         '"module:Class" for a recipe defined outside doctune (then also found by its name everywhere).',
     )
     plays: PlaysConfig = Field(default_factory=PlaysConfig)

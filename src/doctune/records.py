@@ -191,7 +191,9 @@ class Speech(BaseModel):
     act: str = Field(description='Act label as written ("I", "1", "" when the play has none).')
     scene: str = Field(description='Scene label as written ("II", "" when the play has none).')
     index: int = Field(description="Position of the speech in the play, from 0.")
-    speaker: str = Field(description='Canonical character name, e.g. "LADY MACBETH"; several for joint speeches: "A/B".')
+    speaker: str = Field(
+        description='Canonical character name, e.g. "LADY MACBETH"; several for joint speeches: "A/B".'
+    )
     raw_speaker: str = Field(description='The speaker tag as written ("Lady M.", "Polon.").')
     text: str = Field(description="The spoken words, stage directions removed.")
     stage_directions: list[str] = Field(default_factory=list, description="Directions found inside the speech.")
