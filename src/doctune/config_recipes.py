@@ -52,6 +52,15 @@ class FidelityConfig(_Section):
     classifier_characters: int = Field(
         4, ge=2, description="The speaker classifier's classes: the play's characters with most words (at least 4)."
     )
+    distinctive_words: int = Field(
+        30, ge=1, description="A character's distinctive words (log-odds vs the rest of its play) for the style rate."
+    )
+    judge_check_items: int = Field(
+        6,
+        ge=0,
+        description="Held-out speeches the judge must call in character (and modern replies out of it) before its "
+        "in-character verdicts count; 0: no judge, in-character is not scored.",
+    )
     compare_students: list[str] = Field(
         default_factory=list,
         description="Registry ids of a second student's adapters (e.g. a larger base) reported beside the first.",

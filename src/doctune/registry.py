@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import DoctuneConfig
-from doctune.records import DatasetItem
+from doctune.records import DatasetItem, Example
 from doctune.workspace import ARTIFACT_PRODUCERS, Workspace
 
 if TYPE_CHECKING:
@@ -257,10 +257,11 @@ def lineage(id_or_prefix: str, workspace: Workspace) -> list[LineageStep]:
         items = json.loads((root / entry.items_path).read_text(encoding="utf-8"))
 
     def artifact(kind: str, details: dict[str, Any]) -> LineageStep:
-        recorded = entry.artifacts.get(kind) or (entry.dataset_sha256 if kind == "dataset" else None)
-        now = manifest[kind].sha256 if kind in manifest else None
+        name = items.get("dataset", kind) if kind == "dataset" else kind  # a recipe's dataset_<recipe>
+        recorded = entry.artifacts.get(name) or (entry.dataset_sha256 if kind == "dataset" else None)
+        now = manifest[name].sha256 if name in manifest else None
         unchanged = None if recorded is None else recorded == now
-        path = manifest[kind].path if kind in manifest else None
+        path = manifest[name].path if name in manifest else None
         return LineageStep(
             kind=kind, sha256=recorded, current_sha256=now, unchanged=unchanged, path=path, details=details
         )
@@ -289,6 +290,11 @@ def lineage(id_or_prefix: str, workspace: Workspace) -> list[LineageStep]:
     ]
 
 
+def _row_id(row: DatasetItem | Example) -> str:
+    """The id of a QA item or of a recipe's example."""
+    return row.item_id if isinstance(row, DatasetItem) else row.example_id
+
+
 def _document_paths(workspace: Workspace, doc_ids: set[str]) -> dict[str, str]:
     """doc_id -> source_path from the documents artifact (empty when there is none)."""
     path = workspace.artifact_path("documents")
@@ -306,10 +312,15 @@ def register_training_run(
     workspace: Workspace,
     config: DoctuneConfig,
     training_run_row: TrainingRun,
-    train_items: Sequence[DatasetItem],
-    eval_sets: Mapping[str, Sequence[DatasetItem]],
+    train_items: Sequence[DatasetItem | Example],
+    eval_sets: Mapping[str, Sequence[DatasetItem | Example]],
+    labels: Mapping[str, str] | None = None,
+    dataset: str = "dataset",
 ) -> ModelEntry:
-    """Register a finished training run: snapshot its inputs' hashes and write its item ids beside the weights."""
+    """Register a finished training run: snapshot its inputs' hashes and write its item ids beside the weights.
+
+    ``dataset`` is the artifact trained on (a recipe's ``dataset_<recipe>`` of examples, whose ids are listed per
+    split like the QA items'); ``labels`` say what the model is for (recipe, character...)."""
     row = training_run_row
     manifest = workspace.manifest()
     splits = {"train": list(train_items), **{s: list(v) for s, v in eval_sets.items()}}
@@ -319,8 +330,9 @@ def register_training_run(
     items_dir.mkdir(parents=True, exist_ok=True)
     items_file = items_dir / ITEMS_FILE
     payload = {
-        "splits": {s: [item.item_id for item in group] for s, group in splits.items()},
-        "chunk_ids": sorted({c for item in every for c in item.chunk_ids}),
+        "dataset": dataset,
+        "splits": {s: [_row_id(item) for item in group] for s, group in splits.items()},
+        "chunk_ids": sorted({c for item in every for c in getattr(item, "chunk_ids", [])}),
         "doc_ids": doc_ids,
         "documents": _document_paths(workspace, set(doc_ids)),
     }
@@ -344,8 +356,9 @@ def register_training_run(
         splits={s: len(group) for s, group in splits.items()},
         config_hash=config.section_hash(*ARTIFACT_PRODUCERS["training_runs"][1]),
         metrics=metrics,
-        artifacts={name: manifest[name].sha256 for name in LINEAGE_ARTIFACTS if name in manifest},
+        artifacts={name: manifest[name].sha256 for name in (dataset, *LINEAGE_ARTIFACTS[1:]) if name in manifest},
         items_path=str(items_file.relative_to(workspace.root)),
         tracking=json.loads(row.tracking_json or "{}"),
+        labels=dict(labels or {}),
     )
     return Registry(workspace).register(entry)

@@ -29,16 +29,43 @@ def train_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the last interrupted run from its checkpoint.")
     ] = False,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="Train on dataset_NAME of this recipe (after `doctune curate examples NAME`) instead of the QA "
+            "dataset: each example's chat, its last assistant turn the target; eval loss on its other splits.",
+        ),
+    ] = None,
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--character",
+            "--adapter",
+            help="With --recipe character (any recipe with one adapter per value): train this character's adapter "
+            "(name as in the dataset, any case; repeatable). Default: one adapter per character of the train split.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Fine-tune the student (LoRA by default) on the train split; eval loss on eval and rephrased_eval."""
+    """Fine-tune the student (LoRA by default) on the train split; eval loss on eval and rephrased_eval.
+
+    \b
+    doctune train                          the QA dataset -> one model
+    doctune train --recipe character       one LoRA adapter per character,
+                                           trained one after the other
+    doctune train --recipe character --character HAMLET --character OPHELIA
+
+    Every model is registered (`doctune models list --character HAMLET`); its run folder holds the resolved
+    config. Next: `doctune eval`, `doctune export-model ID --format lora-gguf`.
+    """
     from doctune.stages import train as stage
     from doctune.train.tracking import TrackingError
 
     try:
-        run_stage(stage.run, config, set_, workspace, resume=resume)
+        run_stage(stage.run, config, set_, workspace, resume=resume, recipe=recipe, adapter_keys=adapter)
     except TrackingError as exc:
         raise fail(f"train: {exc}") from None
 
@@ -47,15 +74,28 @@ def train_cmd(
 def export_model_cmd(
     model_id: Annotated[str | None, typer.Argument(help="Registry id or prefix (default: the current model).")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="adapter, merged (safetensors) or gguf (llama.cpp / Ollama).")
+        str,
+        typer.Option(
+            "--format",
+            help="adapter (PEFT), merged (safetensors), gguf (merged model for llama.cpp / Ollama), or lora-gguf "
+            "(the LoRA adapter alone for llama.cpp: load it over the base GGUF, e.g. one per character).",
+        ),
     ] = "merged",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <workspace>/models/<id>).")] = None,
-    quant: Annotated[str, typer.Option(help="GGUF type: q8_0, f16, bf16, f32.")] = "q8_0",
+    quant: Annotated[
+        str | None, typer.Option(help="GGUF type: q8_0, f16, bf16, f32 (default: q8_0 for gguf, f16 for lora-gguf).")
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Export a trained model: the adapter alone, merged safetensors, or GGUF (needs `make gguf-tools`)."""
+    """Export a trained model: the adapter alone, merged safetensors, or GGUF (needs `make gguf-tools`).
+
+    \b
+    llama.cpp with a character adapter over the base model:
+      doctune export-model ID --format lora-gguf
+      llama-cli -m base.gguf --lora models/ID/ID.lora.f16.gguf
+    """
     from doctune.registry import RegistryError
     from doctune.stages import models as stage
     from doctune.train.export_model import ConverterMissing, ExportError
@@ -134,14 +174,48 @@ def eval_cmd(
         bool,
         typer.Option("--check-judge", help="Print the grader check per kind of wrong answer (it always runs)."),
     ] = False,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="Evaluate this recipe's models (dataset_NAME) instead of the QA dataset: target perplexity vs each "
+            "model's own base on the gate split, the recipe's gate recorded; for `character` also the fidelity "
+            "benchmark (reports/fidelity.json and .html).",
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="With --recipe: a registry id to evaluate (repeatable; default: the newest "
+            "model of the recipe per character and base).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Answer each split with each model, grade with the judge, report with confidence intervals, apply the gate."""
+    """Answer each split with each model, grade with the judge, report with confidence intervals, apply the gate.
+
+    \b
+    doctune eval                           QA dataset: base vs current model
+    doctune eval --recipe character        every character adapter vs its base:
+                                           held-out perplexity + gate, then the
+                                           fidelity benchmark (own vs other
+                                           adapters, speaker attribution, style)
+    doctune eval --recipe character --model ID --model ID2
+
+    \b
+    Fidelity settings: fidelity.* in the config, e.g. --set fidelity.reply_contexts=10
+    A second student (a larger base): fidelity.compare_students = its adapters' ids
+    Next: `doctune models promote ID` (refused when the recorded gate failed)
+    """
     from doctune.registry import RegistryError
     from doctune.stages import evaluate as stage
 
+    if recipe is not None:
+        _eval_recipe(recipe, [*(models or []), *(model or [])] or None, config, set_, workspace)
+        return
     chosen = list(compare) if compare else (list(models) if models else None)
     try:
         cfg, ws = load_context(config, set_, workspace)
@@ -159,6 +233,29 @@ def eval_cmd(
     for model, gate in result.stats["gate"].items():
         verdict = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
         console.print(f"gate for {model}: {verdict} ({escape(gate['reason'])})")
+        if not gate.get("recorded"):
+            console.print(f"  [dim]not recorded on the registry: {escape(gate.get('not_recorded', ''))}[/]")
+    for name, path in result.outputs.items():
+        console.print(f"  {name} -> {path}")
+
+
+def _eval_recipe(recipe: str, models: list[str] | None, config, set_, workspace) -> None:
+    """`doctune eval --recipe NAME`: the recipe evaluation and, for character-like recipes, the fidelity report."""
+    from doctune.registry import RegistryError
+    from doctune.stages import evaluate_recipe
+
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        result = evaluate_recipe.run(cfg, ws, recipe, models=models, progress=state.progress)
+    except (ConfigError, StaleArtifactError, RegistryError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    console.print(result.stats["markdown"], markup=False, highlight=False)
+    if "fidelity_markdown" in result.stats:
+        console.print("")
+        console.print(result.stats["fidelity_markdown"], markup=False, highlight=False)
+    for model_id, gate in result.stats["gate"].items():
+        verdict = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
+        console.print(f"gate for {model_id}: {verdict} ({escape(gate['reason'])})")
         if not gate.get("recorded"):
             console.print(f"  [dim]not recorded on the registry: {escape(gate.get('not_recorded', ''))}[/]")
     for name, path in result.outputs.items():

@@ -115,9 +115,10 @@ def parse_plays(documents: list[Document], cfg: PlaysConfig, as_kind: str | None
 def parse_play(document: Document, layout: str = "auto", persons_override: dict[str, str] | None = None) -> PlayParse:
     """Parse ``document`` as a play in ``layout`` (``auto``: detected; see :data:`LAYOUTS`).
 
-    ``persons_override`` maps character names to descriptions; they replace the play's list of persons entries of
-    the same name and join the list (so a tag can resolve to them). A document in no layout gives a ``PlayParse``
-    with ``layout=None`` and no speeches.
+    ``persons_override`` maps character names to descriptions. In a play with a list of persons they replace its
+    entries of the same name and join the list (so a tag can resolve to them); in a play without one they only
+    describe the characters of those names that speak (one config can describe the characters of several plays).
+    A document in no layout gives a ``PlayParse`` with ``layout=None`` and no speeches.
     """
     chosen = detect_layout(document.text) if layout == "auto" else layout
     if chosen is None:
@@ -127,7 +128,8 @@ def parse_play(document: Document, layout: str = "auto", persons_override: dict[
     scan = scan_play(document.text, chosen)
     listed = parse_persons_list(scan.front_matter)
     has_list = bool(listed)
-    listed = _apply_overrides(listed, persons_override or {})
+    if has_list:
+        listed = _apply_overrides(listed, persons_override or {})
     all_directions = scan.directions + [d for s in scan.speeches for d in s.directions]
     resolver = Resolver(persons=listed, entrance_names=entrance_names(all_directions), persons_text=scan.front_matter)
     resolutions = resolver.resolve_all([s.tag for s in scan.speeches])
@@ -135,6 +137,9 @@ def parse_play(document: Document, layout: str = "auto", persons_override: dict[
     parse = PlayParse(doc_id=document.doc_id, play=document.title, layout=chosen, has_persons_list=has_list)
     parse.speeches = speeches
     parse.persons = _persons(document, listed, speeches, resolutions)
+    described = {" ".join(k.upper().split()): v for k, v in (persons_override or {}).items()}
+    for person in parse.persons:
+        person.description = described.get(person.name, person.description)
     parse.unresolved = _unresolved(speeches, resolutions)
     log.info(
         "%s: %s layout, %d speeches, %d characters, %d unresolved tags",

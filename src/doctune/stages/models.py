@@ -21,11 +21,12 @@ def run_export_model(
     model_id: str | None,
     fmt: str,
     out: Path | None = None,
-    quant: str = "q8_0",
+    quant: str | None = None,
     progress: bool = True,
 ) -> StageResult:
-    """Write a registered model as its adapter, merged safetensors, or a GGUF file for llama.cpp / Ollama."""
-    from doctune.train.export_model import export_adapter, export_gguf, export_merged
+    """Write a registered model as its adapter, merged safetensors, a GGUF file for llama.cpp / Ollama, or its LoRA
+    adapter as a GGUF for llama.cpp (``lora-gguf``; ``quant`` default f16, q8_0 for ``gguf``)."""
+    from doctune.train.export_model import export_adapter, export_gguf, export_lora_gguf, export_merged
 
     entry, weights, base = resolve_model(workspace, model_id, config)
     if entry is None or weights is None:
@@ -36,10 +37,14 @@ def run_export_model(
     elif fmt == "merged":
         path = export_merged(weights, base, target / "merged")
     elif fmt == "gguf":
+        quant = quant or "q8_0"
         merged = export_merged(weights, base, target / "merged")
         path = export_gguf(merged, target / f"{entry.id}.{quant}.gguf", quant)
+    elif fmt == "lora-gguf":
+        quant = quant or "f16"
+        path = export_lora_gguf(weights, base, target / f"{entry.id}.lora.{quant}.gguf", quant)
     else:
-        raise ConfigError(f"--format must be adapter, merged or gguf, not {fmt!r}")
+        raise ConfigError(f"--format must be adapter, merged, gguf or lora-gguf, not {fmt!r}")
     return StageResult(stage="export-model", outputs={fmt: str(path)}, counts={})
 
 

@@ -6,6 +6,9 @@
 * :func:`export_gguf` converts a merged model with llama.cpp's ``convert_hf_to_gguf.py``. The script is not on
   PyPI as a package: ``make gguf-tools`` extracts it (with its ``conversion`` package and ``gguf-py``) from the
   ``llama-cpp-python`` sdist into ``~/.cache/doctune/llama.cpp/``; ``DOCTUNE_GGUF_CONVERTER`` overrides that.
+* :func:`export_lora_gguf` converts the LoRA adapter alone with ``convert_lora_to_gguf.py`` (found beside
+  ``convert_hf_to_gguf.py``, which it imports): llama.cpp loads it over the base model's GGUF
+  (``llama-cli -m base.gguf --lora adapter.gguf``), so one loaded base can serve several adapters (characters).
 
 Outputs are replaced only when doctune created them (:mod:`doctune.owned`): the ``adapter``/``merged`` folders
 (written as ``<name>.tmp`` and renamed) carry the ``.doctune-owned`` marker, so does a folder above them that
@@ -30,10 +33,13 @@ log = logging.getLogger(__name__)
 
 CONVERTER_ENV = "DOCTUNE_GGUF_CONVERTER"
 CONVERTER_SCRIPT = "convert_hf_to_gguf.py"
+LORA_CONVERTER_SCRIPT = "convert_lora_to_gguf.py"
 #: the folder ``make gguf-tools`` fills
 CONVERTER_CACHE_DIR = Path("~/.cache/doctune/llama.cpp")
 #: output types ``convert_hf_to_gguf.py --outtype`` accepts (k-quants need llama.cpp's quantize tool)
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0", "tq1_0", "tq2_0", "auto")
+#: output types ``convert_lora_to_gguf.py --outtype`` accepts
+LORA_GGUF_TYPES = ("f32", "f16", "bf16", "q8_0", "auto")
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md")
 TOKENIZER_FILES = (
@@ -182,30 +188,35 @@ def export_merged(weights_dir: Path, base_model_dir: Path, out_dir: Path, dtype:
     return out_dir
 
 
-def _converter_in(path: Path) -> Path | None:
+def _converter_in(path: Path, script_name: str = CONVERTER_SCRIPT) -> Path | None:
+    """``script_name`` in the folder ``path``; for a file ``path``: itself (the HF converter, any name) or the
+    script beside it (the LoRA converter)."""
     path = path.expanduser()
-    script = path / CONVERTER_SCRIPT if path.is_dir() else path
+    if path.is_dir():
+        script = path / script_name
+    else:
+        script = path if script_name == CONVERTER_SCRIPT else path.parent / script_name
     return script.resolve() if script.is_file() and script.name.endswith(".py") else None
 
 
-def find_gguf_converter() -> Path | None:
-    """The path of llama.cpp's ``convert_hf_to_gguf.py``, or None.
+def find_gguf_converter(script_name: str = CONVERTER_SCRIPT) -> Path | None:
+    """The path of llama.cpp's ``convert_hf_to_gguf.py`` (or of ``script_name`` beside it), or None.
 
     ``DOCTUNE_GGUF_CONVERTER`` (the script or its folder) decides when it is set, even when it points nowhere;
     otherwise the folder ``make gguf-tools`` fills (``~/.cache/doctune/llama.cpp/``) is used.
     """
     env = os.environ.get(CONVERTER_ENV)
     if env:
-        found = _converter_in(Path(env))
+        found = _converter_in(Path(env), script_name)
         if found is None:
-            log.warning("%s=%s holds no %s", CONVERTER_ENV, env, CONVERTER_SCRIPT)
+            log.warning("%s=%s holds no %s", CONVERTER_ENV, env, script_name)
         return found
-    return _converter_in(CONVERTER_CACHE_DIR)
+    return _converter_in(CONVERTER_CACHE_DIR, script_name)
 
 
-def _missing_message() -> str:
+def _missing_message(script_name: str = CONVERTER_SCRIPT) -> str:
     return (
-        f"llama.cpp's {CONVERTER_SCRIPT} was not found (looked at ${CONVERTER_ENV}"
+        f"llama.cpp's {script_name} was not found (looked at ${CONVERTER_ENV}"
         f"{'=' + os.environ[CONVERTER_ENV] if os.environ.get(CONVERTER_ENV) else ''} and {CONVERTER_CACHE_DIR}/). "
         f"Run `make gguf-tools` to extract it from the llama-cpp-python sdist into {CONVERTER_CACHE_DIR}/, "
         f"or point {CONVERTER_ENV} at a llama.cpp checkout's {CONVERTER_SCRIPT}."
@@ -231,6 +242,12 @@ def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
     script = find_gguf_converter()
     if script is None:
         raise ConverterMissing(_missing_message())
+    log.info("converting %s to GGUF (%s) with %s", merged_dir, quant, script)
+    return _convert(script, [str(merged_dir)], out_file, quant)
+
+
+def _convert(script: Path, args: list[str], out_file: Path, outtype: str) -> Path:
+    """Run a llama.cpp converter ``script`` on ``args``, writing ``out_file`` through ``<out_file>.tmp``."""
     tmp = check_file(_tmp(out_file))
     check_file(out_file)
     env = dict(os.environ)
@@ -244,14 +261,36 @@ def export_gguf(merged_dir: Path, out_file: Path, quant: str = "q8_0") -> Path:
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     _make_parent(out_file)
     tmp.unlink(missing_ok=True)
-    cmd = [sys.executable, str(script), str(merged_dir), "--outfile", str(tmp), "--outtype", quant]
-    log.info("converting %s to GGUF (%s) with %s", merged_dir, quant, script)
+    cmd = [sys.executable, str(script), *args, "--outfile", str(tmp), "--outtype", outtype]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
-        raise ExportError(f"{CONVERTER_SCRIPT} failed (exit {proc.returncode}):\n{tail}")
+        raise ExportError(f"{script.name} failed (exit {proc.returncode}):\n{tail}")
     tmp.replace(out_file)
     log.info("wrote %s (%.1f MB) in %.1f s", out_file, out_file.stat().st_size / 1e6, time.perf_counter() - started)
     return out_file
+
+
+def export_lora_gguf(weights_dir: Path, base_model_dir: Path, out_file: Path, outtype: str = "f16") -> Path:
+    """Convert the PEFT LoRA adapter in ``weights_dir`` to a llama.cpp LoRA GGUF file; returns it.
+
+    ``base_model_dir`` is the Hugging Face folder of the base model it was trained on (only its config is read);
+    the GGUF applies over any GGUF of that base (``Llama(model_path=base, lora_path=out_file)`` in
+    llama-cpp-python). ``outtype``: ``f16`` (default), ``bf16``, ``f32``, ``q8_0``. Errors as :func:`export_gguf`;
+    a full fine-tune has no adapter (:class:`ExportError`: export it with ``gguf`` instead).
+    """
+    weights_dir, base_model_dir, out_file = Path(weights_dir), Path(base_model_dir), Path(out_file)
+    outtype = outtype.lower()
+    if outtype not in LORA_GGUF_TYPES:
+        raise ValueError(f"a LoRA GGUF type must be one of {', '.join(LORA_GGUF_TYPES)}, not {outtype!r}")
+    if not is_adapter_dir(weights_dir):
+        raise ExportError(f"{weights_dir} holds no LoRA adapter (a full fine-tune exports with --format gguf)")
+    if not (base_model_dir / "config.json").is_file():
+        raise ExportError(f"{base_model_dir} is not a Hugging Face model folder (no config.json)")
+    script = find_gguf_converter(LORA_CONVERTER_SCRIPT)
+    if script is None:
+        raise ConverterMissing(_missing_message(LORA_CONVERTER_SCRIPT))
+    log.info("converting the adapter %s to a LoRA GGUF (%s) with %s", weights_dir, outtype, script)
+    return _convert(script, [str(weights_dir), "--base", str(base_model_dir)], out_file, outtype)

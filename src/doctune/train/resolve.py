@@ -2,8 +2,9 @@
 
 A tuned model is always compared with *its own* base: the registry records the base every model was trained from
 (:func:`student_base` at training time), and ``base`` means that base whenever the models in question share one. The
-recorded name is the embedded model's name, or the configured folder with the home folder written ``~`` (registry
-entries travel with the workspace; they hold no home path).
+recorded name is a packaged model's name (the embedded SmolLM2-135M-Instruct, or ``gemma3-270m``: see
+:data:`doctune.llm.hf.PACKAGED_MODELS`), or the configured folder with the home folder written ``~`` (registry entries
+travel with the workspace; they hold no home path).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from doctune.config import ConfigError, DoctuneConfig, home_relative
 from doctune.llm.embedded import EMBEDDED_NAME
+from doctune.llm.hf import PACKAGED_MODELS
 from doctune.registry import ModelEntry, Registry
 from doctune.workspace import Workspace
 
@@ -23,22 +25,31 @@ BASE = "base"
 
 def student_base(config: DoctuneConfig) -> str:
     """The base model the configured student is fine-tuned from, as the registry records it: ``train.base_model``,
-    else ``models.student.model`` when its backend is ``transformers``, else the embedded model's name."""
+    else ``models.student.model`` when its backend is ``transformers``, else the embedded model's name.
+
+    A packaged model's name (``gemma3-270m``) is kept as is; it wins over a folder of the same name in the working
+    directory, which ``./gemma3-270m`` names instead."""
     folder = config.train.base_model
     student = config.models.student
     if not folder and student.backend == "transformers" and student.model:
         folder = student.model
     if not folder:
         return EMBEDDED_NAME
+    if folder in PACKAGED_MODELS:
+        return folder
     return home_relative(os.path.abspath(Path(folder).expanduser()))  # absolute, symlinks kept as named
 
 
 def base_model_dir(name: str) -> Path:
-    """The local folder of a base model recorded by :func:`student_base` (the embedded one is converted once)."""
+    """The local folder of a base model recorded by :func:`student_base` (a packaged one is converted once)."""
     if name == EMBEDDED_NAME:
         from doctune.llm.hf import embedded_safetensors_dir
 
         return embedded_safetensors_dir()
+    if name in PACKAGED_MODELS:
+        from doctune.llm.hf import packaged_safetensors_dir
+
+        return packaged_safetensors_dir(name)
     return Path(name).expanduser()
 
 
