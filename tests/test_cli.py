@@ -41,7 +41,7 @@ def test_pipeline_spine_with_fake_generator(project):
     res = invoke("--workspace", str(ws), "status", "--json", *FAKE)
     assert res.exit_code == 0, res.output
     status = {a["name"]: a for a in json.loads(res.output)["artifacts"]}
-    assert set(status) == {"documents", "summaries", "chunks"}
+    assert set(status) == {"documents", "speeches", "persons", "summaries", "chunks"}  # ingest lists plays (none)
     assert all(a["freshness"] == "fresh" for a in status.values()), status
     assert status["summaries"]["rows"] == status["documents"]["rows"] > 5
     assert status["chunks"]["rows"] >= status["documents"]["rows"]

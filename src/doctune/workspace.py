@@ -99,6 +99,7 @@ RECIPE_ARTIFACT_PREFIXES: dict[str, str] = {
     "examples_": "generate {}",
     "dataset_": "curate examples {}",
     "exports_": "export --recipe {}",
+    "training_runs_": "train --recipe {}",
 }
 #: the speeches of plays are written by ingest (with documents)
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
@@ -118,6 +119,8 @@ def artifact_producer(name: str, config: DoctuneConfig | None = None) -> tuple[s
                 sections = ("curate.seed", *sections)
             elif prefix == "exports_":
                 sections = ("export", "project")
+            elif prefix == "training_runs_":
+                sections = ("train", "models.student")
             return stage.format(recipe), sections
     return name, ()
 

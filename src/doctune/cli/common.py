@@ -111,8 +111,12 @@ def fail(message: str) -> typer.Exit:
 def print_result(result: StageResult) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
     console.print(f"[bold green]{result.stage}[/]: {counts}")
-    for err in result.errors:
-        console.print(f"  [yellow]skipped[/] {err.get('source_path', '?')}: {err.get('reason', '')}")
+    shown = 10
+    for err in result.errors[:shown]:
+        where = err.get("source_path") or err.get("unit_id") or err.get("example_id") or "?"
+        console.print(f"  [yellow]skipped[/] {escape(where)}: {escape(err.get('reason', ''))}")
+    if len(result.errors) > shown:
+        console.print(f"  [yellow]... and {len(result.errors) - shown} more[/] (all of them: `doctune status`)")
     if "outcomes" in result.stats:
         console.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in result.stats["outcomes"].items()))
     if "verified_citation_share" in result.stats:

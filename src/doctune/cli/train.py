@@ -58,8 +58,10 @@ def train_cmd(
                                            trained one after the other
     doctune train --recipe character --character HAMLET --character OPHELIA
 
-    Every model is registered (`doctune models list --character HAMLET`); its run folder holds the resolved
-    config. Next: `doctune eval`, `doctune export-model ID --format lora-gguf`.
+    \b
+    Every adapter is registered: `doctune models list --character HAMLET`.
+    Each run folder (runs/<id>/) holds the resolved config.
+    Next: `doctune eval --recipe character`, `doctune export-model ID --format lora-gguf`.
     """
     from doctune.stages import train as stage
     from doctune.train.tracking import TrackingError
@@ -152,10 +154,11 @@ def run_cmd(
         console.print(f"  {key}: {value}")
     for name, seconds in summary.seconds.items():
         console.print(f"  {name}: {seconds}s")
-    if "eval" in summary.results:
-        from doctune.stages.pipeline import eval_summary
+    for name, result in summary.results.items():
+        if name == "eval" or name.startswith("eval "):
+            from doctune.stages.pipeline import eval_summary
 
-        console.print(eval_summary(summary.results["eval"]), markup=False, highlight=False)
+            console.print(eval_summary(result), markup=False, highlight=False)
 
 
 @app.command("eval")

@@ -38,6 +38,7 @@ def run(config: DoctuneConfig, workspace: Workspace, recipe_name: str, progress:
         raise NothingUsable(f"{stage}: no training example left of {len(examples)} (see `doctune status` errors)")
     counts = {f"{split}": len(members) for split, members in kept.items()}
     counts["dropped"] = len(dropped)
+    counts["left out by the split"] = stats["not_in_split"]
     return StageResult(
         stage=stage,
         outputs={target: str(workspace.root / rec.path)},

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from doctune.config import DoctuneConfig
@@ -58,11 +59,29 @@ def _training_current(config: DoctuneConfig, workspace: Workspace) -> bool:
     return interrupted is None or (interrupted / "metrics.json").exists()
 
 
+#: recipes whose examples the QA steps (generate qa/multihop, curate, export, train, eval) make and use
+QA_FAMILY = ("qa", "multihop", "rephrase")
+
+
 def steps(config: DoctuneConfig) -> list[Step]:
-    from doctune.stages import chunk, curate, curate_report, evaluate, export, generate, ingest, summarize
+    """The plan of `doctune run`: ingest, then the steps of each recipe in ``config.recipes``."""
+    from doctune.recipes import configured_recipes
+    from doctune.stages import ingest
+
+    names = configured_recipes(config)
+    plan = [Step("ingest", "documents", ingest.run, _documents_current, must_yield="documents")]
+    if any(n in QA_FAMILY for n in names):
+        plan += _qa_steps(config)
+    for name in names:
+        if name not in QA_FAMILY:
+            plan += _recipe_steps(config, name, {s.name for s in plan})
+    return plan
+
+
+def _qa_steps(config: DoctuneConfig) -> list[Step]:
+    from doctune.stages import chunk, curate, curate_report, evaluate, export, generate, summarize
 
     plan = [
-        Step("ingest", "documents", ingest.run, _documents_current, must_yield="documents"),
         Step("summarize", "summaries", summarize.run, must_yield="summaries"),
         Step("chunk", "chunks", chunk.run, must_yield="chunks"),
         Step("generate qa", "qa", generate.run_qa, must_yield="items"),
@@ -80,6 +99,58 @@ def steps(config: DoctuneConfig) -> list[Step]:
         Step("eval", "", evaluate.run),  # answers and verdicts come from the cache when nothing changed
     ]
     return plan
+
+
+def _recipe_steps(config: DoctuneConfig, name: str, planned: set[str]) -> list[Step]:
+    """generate -> curate examples -> export -> train (one adapter per key) -> eval, for a recipe of ``Example`` rows;
+    the chunk (and summarize) steps first when the recipe reads them and no earlier recipe planned them."""
+    from doctune.recipes import get_recipe
+    from doctune.stages import chunk, curate_examples, evaluate_recipe, export, generate, summarize, train
+
+    recipe = get_recipe(name, config)
+    plan = []
+    if "summaries" in recipe.inputs and "summarize" not in planned:
+        plan.append(Step("summarize", "summaries", summarize.run, must_yield="summaries"))
+    if "chunks" in recipe.inputs and "chunk" not in planned:
+        plan.append(Step("chunk", "chunks", chunk.run, must_yield="chunks"))
+
+    def train_missing(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
+        missing = _untrained_adapters(config, workspace, name)
+        keys = None if missing == [None] else missing
+        return train.run(config, workspace, progress=progress, resume=True, recipe=name, adapter_keys=keys)
+
+    def trained(config: DoctuneConfig, workspace: Workspace) -> bool:
+        return not _untrained_adapters(config, workspace, name)
+
+    plan += [
+        Step(f"generate {name}", f"examples_{name}", partial(generate.run, recipe=name), must_yield="examples"),
+        Step(f"curate examples {name}", f"dataset_{name}", partial(curate_examples.run, recipe_name=name)),
+        Step(f"export {name}", f"exports_{name}", partial(export.run, recipe=name)),
+        Step(f"train {name}", f"training_runs_{name}", train_missing, trained),
+        Step(f"eval {name}", "", partial(evaluate_recipe.run, recipe_name=name)),
+    ]
+    return plan
+
+
+def _untrained_adapters(config: DoctuneConfig, workspace: Workspace, recipe_name: str) -> list[str | None]:
+    """The adapter keys of ``dataset_<recipe>``'s train split with no training run on the current dataset and
+    train settings (``[None]`` for a one-adapter recipe that needs training; empty: all trained)."""
+    import json
+
+    from doctune.recipes import get_recipe
+    from doctune.records import Example
+    from doctune.stages.train import TrainingRun, _previous_rows
+
+    recipe = get_recipe(recipe_name, config)
+    dataset = f"dataset_{recipe.name}"
+    keys = sorted({recipe.adapter_key(e) for e in workspace.read_rows(dataset, Example, config) if e.split == "train"})
+    artifact = f"training_runs_{recipe.name}"
+    if workspace.freshness(artifact, config) != "fresh":
+        return keys or [None]
+    sha = workspace.manifest()[dataset].sha256
+    rows: list[TrainingRun] = _previous_rows(workspace, artifact)
+    done = {json.loads(r.labels_json).get(recipe.adapter_field or "", None) for r in rows if r.dataset_sha256 == sha}
+    return [k for k in keys if k not in done] if recipe.adapter_field else ([] if rows else [None])
 
 
 def _train_resuming(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
@@ -153,12 +224,17 @@ def totals(config: DoctuneConfig, workspace: Workspace) -> dict[str, Any]:
     if "training_runs" in manifest:
         rec = manifest["training_runs"]
         out["training"] = {"seconds": rec.duration_s, **rec.stats}
+    for name, rec in manifest.items():
+        if name.startswith("dataset_"):
+            out[name] = rec.stats.get("splits", rec.rows)
     return out
 
 
 def eval_summary(result: StageResult) -> str:
-    """The scores table and the gate of an eval result, for the end-of-run summary."""
+    """The scores table and the gate of an eval result (QA or a recipe's), for the end-of-run summary."""
     lines = [result.stats["markdown"]]
+    if "fidelity_markdown" in result.stats:
+        lines.append(result.stats["fidelity_markdown"])
     for model, gate in result.stats["gate"].items():
         lines.append(f"gate for {model}: {'PASSED' if gate['passed'] else 'FAILED'} ({gate['reason']})")
         if not gate.get("recorded"):
