@@ -21,14 +21,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import ConfigError, DoctuneConfig
-from doctune.llm.embedded import EMBEDDED_HUB_ID, EMBEDDED_NAME
 from doctune.records import DatasetItem, Example
 from doctune.registry import register_training_run
 from doctune.stages import NothingUsable, StageResult
 from doctune.train.config import TrainConfig
 from doctune.train.data import items_to_examples
 from doctune.train.recipe_data import AdapterData, adapter_datasets, examples_to_chats, slug
-from doctune.train.resolve import base_model_dir, student_base
+from doctune.train.resolve import base_model_dir, base_model_label, student_base
 from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ def run(
         resume=previous is not None,
         progress=progress,
         run_info=info,
-        base_model_name=EMBEDDED_HUB_ID if base_name == EMBEDDED_NAME else Path(base_name).name,
+        base_model_name=base_model_label(base_name),
     )
     root = workspace.root
     row = TrainingRun(
@@ -266,7 +265,7 @@ def _train_adapter(
         resume=previous is not None,
         progress=progress,
         run_info=info,
-        base_model_name=EMBEDDED_HUB_ID if base_name == EMBEDDED_NAME else Path(base_name).name,
+        base_model_name=base_model_label(base_name),
     )
     root = workspace.root
     row = TrainingRun(

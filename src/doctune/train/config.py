@@ -18,8 +18,9 @@ class TrainConfig(BaseModel):
 
     base_model: str | None = Field(
         None,
-        description="Local Hugging Face model folder to fine-tune; none: models.student's folder when its backend is "
-        "transformers, else the embedded SmolLM2-135M-Instruct.",
+        description="Model to fine-tune: a local Hugging Face folder or a packaged model name (SmolLM2-135M-Instruct, "
+        "gemma3-270m); none: models.student's folder when its backend is transformers, else the embedded "
+        "SmolLM2-135M-Instruct.",
     )
     full_finetune: bool = Field(False, description="Train every weight instead of a LoRA adapter.")
     lora_r: int = Field(16, ge=1, description="LoRA rank.")

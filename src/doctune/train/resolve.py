@@ -72,3 +72,12 @@ def resolve_model(
     if entry is None:
         raise ConfigError("no current model: give a model id (`doctune models list`), `base`, or promote one first")
     return entry, workspace.root / entry.weights_path, base_model_dir(entry.base_model)
+
+
+def base_model_label(name: str) -> str:
+    """How a saved model names its base (the adapter config's ``base_model_name_or_path``): the Hub id of a packaged
+    model, else the folder's name (never a local path)."""
+    from doctune.llm.hf import packaged_model
+
+    packaged = packaged_model(name)
+    return packaged.hub_id if packaged is not None else Path(name).name
