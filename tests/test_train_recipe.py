@@ -166,3 +166,21 @@ def test_train_one_adapter_per_character_registered_with_labels(project):
     assert set(model.peft_config) == {"ALICE", "BOB"}
     model.set_adapter("BOB")
     assert model.active_adapter == "BOB"
+
+
+def test_an_adapter_resumes_only_its_own_unfinished_run_with_the_same_settings(tmp_path):
+    """`doctune run` trains with resume on: a finished run, or one made with another base, is not continued."""
+    from doctune.config import DoctuneConfig
+    from doctune.stages.train import _interrupted_dir
+    from doctune.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    cfg = DoctuneConfig.model_validate({"workspace": str(tmp_path)})
+    run_ = ws.start_run("train-ophelia", cfg)
+    (run_.run_dir / "train" / "checkpoint-2").mkdir(parents=True)
+    assert _interrupted_dir(ws, "train-ophelia", cfg) == run_.run_dir / "train"
+    other_base = DoctuneConfig.model_validate({"workspace": str(tmp_path), "train": {"base_model": "gemma3-270m"}})
+    assert _interrupted_dir(ws, "train-ophelia", other_base) is None
+    assert _interrupted_dir(ws, "train-hamlet", cfg) is None
+    (run_.run_dir / "train" / "metrics.json").write_text("{}")
+    assert _interrupted_dir(ws, "train-ophelia", cfg) is None

@@ -19,6 +19,7 @@ adapters; ``fidelity.compare_students`` adds more, e.g. a larger base, reported 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
@@ -48,7 +49,15 @@ from doctune.sampling import evenly_spaced
 log = logging.getLogger(__name__)
 
 NOT_THE_VOICE = "learned the play, not the voice"
-SAMPLE_REPLIES = 3
+SAMPLE_REPLIES = 3  # replies shown per character in the HTML and markdown (the JSON keeps all of them)
+
+
+@functools.cache
+def function_words() -> frozenset[str]:
+    """English function words (scikit-learn's stop list), left out of the distinctive words of the style metric."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 @dataclass
@@ -218,9 +227,9 @@ def reply_sections(
         for label in ("real", "base", "own"):
             verdicts = [float(judge_in_character(judge, ex, r)) for ex, r in zip(contexts, texts[label], strict=True)]
             in_character[label] = st.ci(verdicts)
-    samples = [
+    samples = [  # every reply, so a reader can check the figures against the texts behind them
         {"example_id": ex.example_id, "real": ex.target, "base": texts["base"][i], "own": texts["own"][i]}
-        for i, ex in enumerate(contexts[:SAMPLE_REPLIES])
+        for i, ex in enumerate(contexts)
     ]
     return {"attribution": attribution, "style": style, "in_character": in_character, "samples": samples}
 
@@ -260,8 +269,14 @@ def fidelity_report(
     distinctive: dict[str, list[str]] = {}
     for play, chars in by_play.items():
         train = [s for s in real if s.play == play and (s.play, s.act, s.scene) not in held_scenes]
-        found = distinctive_words(train, characters=sorted(chars), top_words=settings.distinctive_words)
-        distinctive.update({c: [w.word for w in found.get(c, [])] for c in chars})
+        # content words only: a function word (I, not, a) a character over-uses would let any short reply score
+        found = distinctive_words(train, characters=sorted(chars), top_words=4 * settings.distinctive_words)
+        distinctive.update(
+            {
+                c: [w.word for w in found.get(c, []) if w.word not in function_words()][: settings.distinctive_words]
+                for c in chars
+            }
+        )
     judge_reason = (judge_check or {}).get("reason", "no judge check ran")
     judge_reason = judge_reason if judge is not None else f"not scored: no judge passed its check ({judge_reason})"
     out_students = []

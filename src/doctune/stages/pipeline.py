@@ -139,7 +139,7 @@ def _untrained_adapters(config: DoctuneConfig, workspace: Workspace, recipe_name
 
     from doctune.recipes import get_recipe
     from doctune.records import Example
-    from doctune.stages.train import TrainingRun, _previous_rows
+    from doctune.stages.train import TrainingRun, previous_training_rows
 
     recipe = get_recipe(recipe_name, config)
     dataset = f"dataset_{recipe.name}"
@@ -148,7 +148,7 @@ def _untrained_adapters(config: DoctuneConfig, workspace: Workspace, recipe_name
     if workspace.freshness(artifact, config) != "fresh":
         return keys or [None]
     sha = workspace.manifest()[dataset].sha256
-    rows: list[TrainingRun] = _previous_rows(workspace, artifact)
+    rows: list[TrainingRun] = previous_training_rows(workspace, artifact)
     done = {json.loads(r.labels_json).get(recipe.adapter_field or "", None) for r in rows if r.dataset_sha256 == sha}
     return [k for k in keys if k not in done] if recipe.adapter_field else ([] if rows else [None])
 

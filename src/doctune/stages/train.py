@@ -77,7 +77,28 @@ def _resumable_dir(workspace: Workspace, stage: str = "train") -> Path | None:
     return None
 
 
-def _previous_rows(workspace: Workspace, artifact: str = ARTIFACT) -> list[TrainingRun]:
+def _interrupted_dir(workspace: Workspace, stage: str, config: DoctuneConfig) -> Path | None:
+    """The checkpoint folder of the latest run of ``stage`` when it stopped before the end and was made with the
+    same ``train`` and ``models.student`` settings; None otherwise (a finished run or another base starts anew)."""
+    import yaml
+
+    previous = _resumable_dir(workspace, stage)
+    if previous is None or (previous / "metrics.json").exists():
+        return None
+    try:
+        saved = yaml.safe_load((previous.parent / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    current = config.masked()
+    same = saved.get("train") == current.get("train") and (saved.get("models") or {}).get("student") == current[
+        "models"
+    ].get("student")
+    if not same:
+        log.info("not resuming %s: it was trained with other train/student settings", previous)
+    return previous if same else None
+
+
+def previous_training_rows(workspace: Workspace, artifact: str = ARTIFACT) -> list[TrainingRun]:
     path = workspace.artifact_path(artifact)
     if not path.exists():
         return []
@@ -162,7 +183,7 @@ def run(
         precision=result.precision,
         tracking_json=json.dumps(result.tracking, sort_keys=True),
     )
-    rows = [*_previous_rows(workspace), row]
+    rows = [*previous_training_rows(workspace), row]
     stats = {
         "final_loss": result.final_loss,
         "eval_losses": result.eval_losses,
@@ -246,7 +267,7 @@ def _train_adapter(
     cfg = train_config(config)
     stage = f"train-{slug(data.key) if data.key else slug(recipe)}"  # the run (and registry) id ends with it
     run_ = workspace.start_run(stage, config)
-    previous = _resumable_dir(workspace, stage) if resume else None
+    previous = _interrupted_dir(workspace, stage, config) if resume else None
     output_dir = previous or run_.run_dir / TRAIN_SUBDIR
     base_name = student_base(config)
     dataset_sha = run_.input_hashes([dataset]).get(dataset, "")
@@ -289,7 +310,7 @@ def _train_adapter(
         labels_json=json.dumps(data.labels, sort_keys=True),
     )
     artifact = f"{ARTIFACT}_{recipe}"
-    rows = [*_previous_rows(workspace, artifact), row]
+    rows = [*previous_training_rows(workspace, artifact), row]
     stats = {"final_loss": result.final_loss, "tokens_per_second": result.tokens_per_second, **data.labels}
     run_.write_artifact(artifact, rows, TrainingRun, inputs=[dataset], stats=stats)
     entry = register_training_run(workspace, config, row, data.train, eval_sets, labels=data.labels, dataset=dataset)
