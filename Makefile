@@ -72,6 +72,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/train.py --bf16
+	$(BIN)/python bench/plays.py
+	$(BIN)/python bench/train_characters.py --steps 4
 
 clean:
 	rm -rf $(WORK) .pytest_cache .ruff_cache
