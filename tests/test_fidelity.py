@@ -197,3 +197,15 @@ def test_eval_recipe_character_writes_fidelity_and_records_the_gate(tmp_path, ba
         if not entry.gate.passed:
             with pytest.raises(RegistryError, match="failed its evaluation gate"):
                 registry.promote(entry.id)
+
+
+def test_a_looping_reply_is_repeated_and_never_attributed() -> None:
+    """Seen in the Gemma run: an adapter looping on one line was 'attributed' to its character by the classifier;
+    the repeated share shows the loop and attribution counts such a reply as a miss."""
+    from doctune.evaluate.style import is_degenerate, repeated_share
+
+    loop = "I will not die.\nI will not die.\nI will not die.\nI will not die."
+    real = "Thanks for that:\nThere the grown serpent lies; the worm that's fled\nHath nature that in time will venom breed"
+    assert repeated_share(loop) == pytest.approx(3 / 4) and is_degenerate(loop)
+    assert repeated_share(real) == 0.0 and not is_degenerate(real)
+    assert not is_degenerate("What is it? I know not. What is it?")  # one repeat of three is a figure of speech

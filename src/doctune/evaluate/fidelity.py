@@ -39,7 +39,7 @@ from doctune.evaluate.in_character import judge_in_character
 from doctune.evaluate.metrics import bootstrap_ci, paired_bootstrap_diff
 from doctune.evaluate.perplexity import ModelBench, message_dicts
 from doctune.evaluate.recipe_eval import ci_dict
-from doctune.evaluate.style import STYLE_METRICS, style_metrics
+from doctune.evaluate.style import STYLE_METRICS, is_degenerate, style_metrics
 from doctune.llm.client import LLMClient
 from doctune.recipes.base import Recipe
 from doctune.records import Example, Speech
@@ -216,8 +216,12 @@ def reply_sections(
     if classifier is None or character not in classifier.classes:
         attribution["error"] = f"{character} is not a class of the play's speaker classifier"
     else:
+        # a loop is not the character's speech: a degenerate reply counts as not attributed, whatever the classifier
         for label, replies in texts.items():
-            attribution[label] = st.ci([float(p == character) for p in classifier.predict(replies)])
+            predicted = classifier.predict(replies)
+            hits = [float(p == character and not is_degenerate(r)) for p, r in zip(predicted, replies, strict=True)]
+            attribution[label] = st.ci(hits)
+            attribution[f"{label}_degenerate"] = sum(map(is_degenerate, replies))
     style: dict[str, Any] = {}
     for label, replies in texts.items():
         per_text = [style_metrics(t, distinctive) for t in replies]

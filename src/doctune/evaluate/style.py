@@ -84,7 +84,8 @@ EARLY_MODERN = frozenset(
     ]
 )
 
-STYLE_METRICS = ("words", "verse_share", "capitalised_lines", "early_modern", "distinctive")
+STYLE_METRICS = ("words", "verse_share", "capitalised_lines", "early_modern", "distinctive", "repeated")
+_SEGMENT = re.compile(r"[^.!?;\n]+")
 
 
 def words(text: str) -> list[str]:
@@ -124,6 +125,26 @@ def capitalised_lines(text: str) -> float:
     return sum(ch.isupper() for ch in first) / len(lines) if lines else 0.0
 
 
+def repeated_share(text: str) -> float:
+    """Share of the segments of ``text`` (lines and sentences) that repeat an earlier one, word for word: a model
+    looping on one line scores near 1, a real speech near 0."""
+    segments = [" ".join(words(seg)) for seg in _SEGMENT.findall(text)]
+    segments = [seg for seg in segments if seg]
+    if len(segments) < 2:
+        return 0.0
+    seen: set[str] = set()
+    repeats = 0
+    for seg in segments:
+        repeats += seg in seen
+        seen.add(seg)
+    return repeats / len(segments)
+
+
+def is_degenerate(text: str) -> bool:
+    """A reply that is mostly repeats (more than half its segments repeat an earlier one): a loop, not a speech."""
+    return repeated_share(text) > 0.5
+
+
 def rate(text: str, vocabulary: Collection[str]) -> float:
     """Share of the words of ``text`` that are in ``vocabulary`` (0 for a text without words)."""
     ws = words(text)
@@ -138,6 +159,7 @@ def style_metrics(text: str, distinctive: Collection[str] = ()) -> dict[str, flo
         "capitalised_lines": capitalised_lines(text),
         "early_modern": rate(text, EARLY_MODERN),
         "distinctive": rate(text, {w.lower() for w in distinctive}) if distinctive else 0.0,
+        "repeated": repeated_share(text),
     }
 
 
