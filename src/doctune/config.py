@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from doctune.config_converse import ConverseConfig
 from doctune.config_recipes import CharacterConfig, FidelityConfig, PlaysConfig
 from doctune.train.config import TrainConfig
 
@@ -361,6 +362,7 @@ class DoctuneConfig(Section):
     plays: PlaysConfig = Field(default_factory=PlaysConfig)
     character: CharacterConfig = Field(default_factory=CharacterConfig)
     fidelity: FidelityConfig = Field(default_factory=FidelityConfig)
+    converse: ConverseConfig = Field(default_factory=ConverseConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

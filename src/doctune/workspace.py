@@ -89,6 +89,7 @@ ARTIFACT_PRODUCERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "curate.seed",
             "generate.max_attempts",
             "models.rephraser",
+            "export.system_prompt",  # the system message of dataset_qa, written by the same stage
         ),
     ),
 }
@@ -101,6 +102,8 @@ RECIPE_ARTIFACT_PREFIXES: dict[str, str] = {
     "exports_": "export --recipe {}",
     "training_runs_": "train --recipe {}",
 }
+#: the QA family's curated items as Example rows, written with ``dataset`` (system message: export.system_prompt)
+ARTIFACT_PRODUCERS["dataset_qa"] = ARTIFACT_PRODUCERS["dataset"]
 #: the speeches of plays are written by ingest (with documents)
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))

@@ -42,7 +42,7 @@ def generate_cmd(
                -> examples_character
     other      -> examples_<recipe>
 
-    Next: `doctune curate examples RECIPE` (the QA family: `doctune curate`).
+    Next: `doctune curate examples RECIPE` (for the QA family it runs `doctune curate`).
     """
     from doctune.stages import generate as stage
 

@@ -54,6 +54,8 @@ def train_cmd(
 
     \b
     doctune train                          the QA dataset -> one model
+    doctune train --recipe qa              the same items from dataset_qa, by
+                                           the generic path (any recipe's)
     doctune train --recipe character       one LoRA adapter per character,
                                            trained one after the other
     doctune train --recipe character --character HAMLET --character OPHELIA
@@ -112,19 +114,48 @@ def export_model_cmd(
 @app.command("chat")
 def chat_cmd(
     model_id: Annotated[str | None, typer.Argument(help="Registry id or prefix, or `base` (default: current).")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens.")] = 256,
+    character: Annotated[
+        str | None,
+        typer.Option("--character", help="Talk to a character of the ingested plays, in its voice (its adapter)."),
+    ] = None,
+    rag: Annotated[
+        bool | None, typer.Option("--rag/--no-rag", show_default=False, help="With --character: retrieval.")
+    ] = None,
+    bias: Annotated[
+        bool | None, typer.Option("--bias/--no-bias", show_default=False, help="With --character: logit bias.")
+    ] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens (without --character).")] = 256,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Chat in the terminal with a registered model or the base model (/reset clears, /exit quits)."""
+    """Chat in the terminal with a registered model or the base model (/reset clears, /exit quits).
+
+    \b
+    doctune chat                               the current model
+    doctune chat --character OPHELIA           Ophelia's newest adapter (or the
+                                               base model and her card)
+    doctune chat --character HAMLET base       Hamlet's card on the base model
+    doctune chat --character HAMLET --no-rag
+
+    \b
+    With --character: /rag on|off, /bias on|off, /adapter on|off, /character NAME,
+    /sources, /words, /settings, /reset, /help, /exit. Settings: converse.* in the
+    config. Each chat is logged: `doctune conversations list`.
+    """
+    from doctune.converse.session import UnknownCharacter
     from doctune.registry import RegistryError
     from doctune.stages import models as stage
 
     try:
         cfg, ws = load_context(config, set_, workspace)
+        if character is not None:
+            from doctune.stages import converse
+
+            converse.run_character_chat(cfg, ws, character, model_id, rag=rag, bias=bias)
+            return
         stage.run_chat(cfg, ws, model_id, max_new_tokens=max_new_tokens)
-    except (ConfigError, RegistryError, FileNotFoundError) as exc:
+    except (ConfigError, RegistryError, FileNotFoundError, UnknownCharacter, StaleArtifactError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -166,7 +197,8 @@ def eval_cmd(
     models: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Models: `base`, registry ids, or `role:NAME` for a config role's model (default: base + current)."
+            help="Models: `base`, registry ids, or `role:NAME` for a config role's model (default: base + current); "
+            "or `conversations`: the conversation benchmark of the character adapters.",
         ),
     ] = None,
     compare: Annotated[
@@ -202,20 +234,35 @@ def eval_cmd(
 
     \b
     doctune eval                           QA dataset: base vs current model
+    doctune eval --recipe qa               the recipe's model vs its base on
+                                           rephrased_train (dataset_qa): graded
+                                           replies, perplexity, the gate
     doctune eval --recipe character        every character adapter vs its base:
                                            held-out perplexity + gate, then the
                                            fidelity benchmark (own vs other
                                            adapters, speaker attribution, style)
     doctune eval --recipe character --model ID --model ID2
+    doctune eval conversations             the conversation benchmark: every
+                                           packaged scenario with the reference
+                                           (adapters, rag, bias) and one switch
+                                           at a time (no adapters, rag off, bias
+                                           off, converse.compare_student)
 
     \b
     Fidelity settings: fidelity.* in the config, e.g. --set fidelity.reply_contexts=10
     A second student (a larger base): fidelity.compare_students = its adapters' ids
+    Conversations: converse.* in the config (bench_scenarios, bench_max_tokens,
+    compare_student, scenarios_dir); reports/conversations.{json,html}
     Next: `doctune models promote ID` (refused when the recorded gate failed)
     """
     from doctune.registry import RegistryError
     from doctune.stages import evaluate as stage
 
+    if models and models[0] == "conversations":
+        if recipe is not None or compare or model or len(models) > 1:
+            raise fail("eval conversations takes no models, --recipe, --model or --compare (see converse.* settings)")
+        _eval_conversations(config, set_, workspace)
+        return
     if recipe is not None:
         _eval_recipe(recipe, [*(models or []), *(model or [])] or None, config, set_, workspace)
         return
@@ -261,5 +308,23 @@ def _eval_recipe(recipe: str, models: list[str] | None, config, set_, workspace)
         console.print(f"gate for {model_id}: {verdict} ({escape(gate['reason'])})")
         if not gate.get("recorded"):
             console.print(f"  [dim]not recorded on the registry: {escape(gate.get('not_recorded', ''))}[/]")
+    for name, path in result.outputs.items():
+        console.print(f"  {name} -> {path}")
+
+
+def _eval_conversations(config, set_, workspace) -> None:
+    """`doctune eval conversations`: the conversation benchmark, its summary and its report paths."""
+    from doctune.converse.scenario import ScenarioError
+    from doctune.converse.session import UnknownCharacter
+    from doctune.registry import RegistryError
+    from doctune.stages import evaluate_conversations
+
+    try:
+        cfg, ws = load_context(config, set_, workspace)
+        result = evaluate_conversations.run(cfg, ws, progress=state.progress)
+    except (ConfigError, StaleArtifactError, RegistryError, ScenarioError, UnknownCharacter) as exc:
+        raise fail(str(exc)) from None
+    console.print(result.stats["markdown"], markup=False, highlight=False)
+    console.print(f"{result.counts['conversations']} conversations in {result.stats['seconds']:.0f} s")
     for name, path in result.outputs.items():
         console.print(f"  {name} -> {path}")

@@ -69,13 +69,17 @@ class DeterministicGrader:
         return "deterministic grader (recall of the reference's content words and numbers not in the question)"
 
     def grade(self, item: DatasetItem, answer: str) -> Verdict:
+        return self.grade_text(item.question, item.answer, answer)
+
+    def grade_text(self, question: str, reference: str, answer: str) -> Verdict:
+        """The verdict on ``answer`` to ``question`` against the ``reference`` answer."""
         if not answer.strip():
             return Verdict(reason="No answer was given.", verdict="incorrect")
-        asked_words, asked_numbers = content_words(item.question), numbers(item.question)
-        key_words = content_words(item.answer) - asked_words
-        key_numbers = numbers(item.answer) - asked_numbers
+        asked_words, asked_numbers = content_words(question), numbers(question)
+        key_words = content_words(reference) - asked_words
+        key_numbers = numbers(reference) - asked_numbers
         if not key_words and not key_numbers:  # the reference only restates the question: compare it whole
-            key_words = content_words(item.answer)
+            key_words = content_words(reference)
         found_numbers = numbers(answer)
         missing_numbers = sorted(key_numbers - found_numbers)
         share = recall(key_words, content_words(answer)) if key_words else 1.0

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.llm.base import CallParams, Message
 from doctune.llm.client import LLMClient
 from doctune.records import Example
+
+if TYPE_CHECKING:
+    from doctune.config import DoctuneConfig
+    from doctune.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +50,18 @@ class InCharacterVerdict(BaseModel):
 
 def judge_in_character(client: LLMClient, example: Example, reply: str, max_tokens: int = 200) -> bool:
     """Whether the judge calls ``reply`` in character for ``example``'s card and context (empty: no)."""
+    prompt = example.prompt_messages
+    card = "\n".join(m.content for m in prompt if m.role == "system")
+    context = "\n".join(m.content for m in prompt if m.role == "user")
+    return judge_reply_in_character(client, card, context, reply, max_tokens)
+
+
+def judge_reply_in_character(client: LLMClient, card: str, context: str, reply: str, max_tokens: int = 200) -> bool:
+    """Whether the judge calls ``reply`` in character for a character ``card`` and the scene ``context`` (a chat's
+    system and user messages; an empty reply: no)."""
     if not reply.strip():
         return False
-    prompt = example.prompt_messages
-    card = "\n".join(m.content for m in prompt if m.role == "system") or "(no card)"
-    context = "\n".join(m.content for m in prompt if m.role == "user") or "(no context)"
+    card, context = card.strip() or "(no card)", context.strip() or "(no context)"
     user = f"Character card:\n{card}\n\nScene so far:\n{context}\n\nReply to judge:\n{reply.strip()}"
     messages = [Message(role="system", content=SYSTEM), Message(role="user", content=user)]
     params = CallParams(temperature=0.0, max_tokens=max_tokens, seed=client.backend.spec.seed)
@@ -96,3 +107,26 @@ def check_in_character_judge(client: LLMClient, examples: Sequence[Example], flo
         "reason": reason,
         "cases": cases,
     }
+
+
+def open_checked_judge(
+    config: DoctuneConfig, workspace: Workspace, examples: Sequence[Example], split: str
+) -> tuple[LLMClient | None, dict[str, Any]]:
+    """(the ``judge`` role's client if it passed :func:`check_in_character_judge` on ``fidelity.judge_check_items``
+    examples of ``split``, else None; the check's report, with the reason). The caller closes a returned client."""
+    n = config.fidelity.judge_check_items
+    if n == 0:
+        return None, {"passed": False, "reason": "fidelity.judge_check_items is 0"}
+    from doctune.llm.roles import open_client
+    from doctune.sampling import evenly_spaced
+
+    try:
+        client = open_client(config, workspace, "judge")
+    except Exception as exc:  # an unusable judge only means in-character is not scored
+        return None, {"passed": False, "reason": f"the judge cannot be opened: {exc}"}
+    sample = evenly_spaced([e for e in examples if e.split == split], n)
+    check = check_in_character_judge(client, sample, config.evaluate.min_grader_agreement)
+    if not check["passed"]:
+        client.backend.close()
+        return None, check
+    return client, check

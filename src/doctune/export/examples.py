@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 
 #: folder names the QA export uses under ``export.out_dir`` (a recipe may not take them)
 RESERVED = ("qa", "chunks", "raw", "chat", "alpaca", "README.md")
+
+
+def export_folder(recipe: str) -> str:
+    """The folder (and Hub config) of a recipe's export: its name, or ``<name>-examples`` when the QA export uses
+    the name (``qa``: the QA family's examples sit beside the QA export, not over it)."""
+    return f"{recipe}-examples" if recipe in RESERVED else recipe
+
+
 COLUMNS = ("example_id", "recipe", "unit_id", "group", "doc_ids", "messages", "fields")
 FEATURES = datasets.Features(
     {
@@ -105,12 +113,13 @@ def export_examples(
     Returns the ``DatasetDict``, its folder, and split -> (chat JSONL path, lines). The folder is replaced only when
     doctune created it (:mod:`doctune.owned`).
     """
-    if recipe in RESERVED or not recipe or "/" in recipe:
-        raise ValueError(f"recipe name {recipe!r} cannot be an export folder (reserved: {', '.join(RESERVED)})")
+    if not recipe or "/" in recipe:
+        raise ValueError(f"recipe name {recipe!r} cannot be an export folder")
+    folder = export_folder(recipe)
     groups = by_split(examples, splits)
     dataset_dict = build_examples_dict(groups)
     out_dir = claim_dir(Path(out_dir), by="doctune export")
-    target = check_dir(out_dir / recipe)  # refuse before anything is deleted
+    target = check_dir(out_dir / folder)  # refuse before anything is deleted
     replace_dir(target)
     claim_dir(target, by="doctune export")
     # datasets writes no shard for an empty split, and load_from_disk then fails: ask for one

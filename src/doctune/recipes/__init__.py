@@ -74,6 +74,13 @@ def get_recipe(name: str, config: DoctuneConfig | None = None) -> Recipe:
     return _load(targets[name])()
 
 
+def dataset_recipe(name: str, config: DoctuneConfig | None = None) -> Recipe:
+    """The recipe whose ``dataset_<name>`` holds the curated examples of recipe ``name`` (itself, or for the QA
+    family ``qa``): export, train and eval of ``name`` work on that recipe's dataset and models."""
+    recipe = get_recipe(name, config)
+    return recipe if recipe.dataset_owner == recipe.name else get_recipe(recipe.dataset_owner, config)
+
+
 __all__ = [
     "GateSpec",
     "Recipe",
@@ -81,6 +88,7 @@ __all__ = [
     "UnknownRecipe",
     "available",
     "configured_recipes",
+    "dataset_recipe",
     "get_recipe",
     "recipe_names",
 ]

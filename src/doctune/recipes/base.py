@@ -12,7 +12,9 @@ knowing which recipe made them:
 * ``adapter_field``: a field that names one adapter per value (``character``), or None for one adapter in all.
 
 ``build_examples`` makes the examples; the ``generate`` stage writes them as ``examples_<name>``. Recipes whose
-output is not ``Example`` rows (the QA family writes ``QAItem`` artifacts) override :meth:`Recipe.generate`.
+output is not ``Example`` rows (the QA family writes ``QAItem`` artifacts) override :meth:`Recipe.generate`; their
+own curation then writes ``dataset_<dataset_owner>`` as ``Example`` rows, which export, train, eval and promote
+read like any other recipe's.
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ class Recipe:
     adapter_field: ClassVar[str | None] = None
     #: False for recipes whose generate step writes their own artifacts (not ``examples_<name>``)
     writes_examples: ClassVar[bool] = True
+    #: the recipe whose ``dataset_<name>`` holds this recipe's curated examples (the QA family shares ``qa``'s)
+    dataset_recipe: ClassVar[str | None] = None
+
+    @property
+    def dataset_owner(self) -> str:
+        """The name in ``dataset_<name>``, ``training_runs_<name>`` and the registry labels of this recipe's models."""
+        return self.dataset_recipe or self.name
 
     # -- making examples ------------------------------------------------------------------
     def build_examples(

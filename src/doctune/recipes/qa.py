@@ -3,8 +3,9 @@ reworded items (``rephrase``).
 
 Their generation writes ``QAItem`` artifacts (``qa``, ``multihop``, ``rephrased``; see
 ``doctune.generate.qa_runs``) that the QA curation (semantic dedup, clusters, the rephrased and mirror splits)
-turns into the ``dataset`` artifact; :meth:`QARecipe.item_example` gives any curated item in the seam's shape
-(chat messages plus typed fields), which is how export writes its chat files and training sees it.
+turns into the ``dataset`` artifact. The same curation writes ``dataset_qa``: every curated item in the seam's shape
+(:meth:`QARecipe.item_example`: chat messages plus typed fields), which `doctune export/train/eval --recipe qa`
+read like any recipe's examples; :meth:`QARecipe.score_reply` grades a reply with the deterministic grader.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class QARecipe(Recipe):
     metrics = ("accuracy", "token_f1", "embedding_similarity")
     gate = GateSpec(metric="accuracy", split="rephrased_train")
     writes_examples = False
+    dataset_recipe = "qa"  # qa, multihop and rephrase items are curated together into dataset_qa
     artifact: ClassVar[str] = "qa"
 
     def generate(
@@ -71,6 +73,16 @@ class QARecipe(Recipe):
         )
         example = self.example(item.item_id, item.unit_id, messages, fields, item.doc_ids)
         return example.model_copy(update={"split": item.split})
+
+    def score_reply(self, example: Example, reply: str) -> dict[str, float]:
+        """``accuracy`` (the deterministic grader's verdict: 1, 0.5 or 0; see ``doctune.evaluate.grader``, checked
+        in tests/test_grader.py) and ``token_f1`` of ``reply`` against the reference answer."""
+        from doctune.evaluate.grader import DeterministicGrader
+        from doctune.evaluate.metrics import token_f1
+
+        question = next(m.content for m in reversed(example.prompt_messages) if m.role == "user")
+        verdict = DeterministicGrader().grade_text(question, example.target, reply)
+        return {"accuracy": verdict.score, "token_f1": token_f1(reply, example.target)}
 
 
 class MultihopRecipe(QARecipe):

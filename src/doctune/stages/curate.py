@@ -37,7 +37,8 @@ from doctune.jobs import Job, run_jobs
 from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
 from doctune.llm.roles import open_client
 from doctune.prompts import render_prompt
-from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, ItemEmbedding, QAItem
+from doctune.recipes import get_recipe
+from doctune.records import ClusterRecord, DatasetItem, DuplicateRecord, Example, ItemEmbedding, QAItem
 from doctune.stages import StageResult
 from doctune.workspace import Workspace
 
@@ -336,6 +337,13 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
     dataset = [*train, *evaluation, *rephrased, *mirror, *manual]
     stats["splits"] = dict(Counter(i.split for i in dataset))
     rec = run.write_artifact("dataset", dataset, DatasetItem, inputs=inputs, errors=errors, stats=stats)
+    # the same items in the recipe seam's shape, for `export/train/eval --recipe qa`
+    qa = get_recipe("qa", config)
+    examples = [qa.item_example(item, config.export.system_prompt) for item in dataset]
+    seam = run.write_artifact("dataset_qa", examples, Example, inputs=["dataset"], stats={"splits": stats["splits"]})
     return StageResult(
-        stage="curate split", outputs={"dataset": str(workspace.root / rec.path)}, counts=stats["splits"], stats=stats
+        stage="curate split",
+        outputs={"dataset": str(workspace.root / rec.path), "dataset_qa": str(workspace.root / seam.path)},
+        counts=stats["splits"],
+        stats=stats,
     )

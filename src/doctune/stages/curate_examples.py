@@ -11,7 +11,7 @@ import logging
 
 from doctune.config import DoctuneConfig
 from doctune.curate.examples import curate_examples
-from doctune.recipes import get_recipe
+from doctune.recipes import Recipe, get_recipe
 from doctune.records import Example
 from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import Workspace
@@ -23,9 +23,7 @@ def run(config: DoctuneConfig, workspace: Workspace, recipe_name: str, progress:
     """Curate the examples of ``recipe_name`` into its dataset (train / eval / ... by the recipe's policy)."""
     recipe = get_recipe(recipe_name, config)
     if not recipe.writes_examples:
-        raise NothingUsable(
-            f"curate examples {recipe.name}: this recipe writes no examples_{recipe.name}; use `doctune curate`"
-        )
+        return _curate_own_items(config, workspace, recipe, progress)
     source = f"examples_{recipe.name}"
     target = f"dataset_{recipe.name}"
     examples = workspace.read_rows(source, Example, config)
@@ -46,3 +44,18 @@ def run(config: DoctuneConfig, workspace: Workspace, recipe_name: str, progress:
         errors=dropped,
         stats=stats,
     )
+
+
+def _curate_own_items(config: DoctuneConfig, workspace: Workspace, recipe: Recipe, progress: bool) -> StageResult:
+    """A recipe that writes its own item artifacts (the QA family) is curated by its own curation, which writes
+    ``dataset_<owner>`` as Example rows: semantic dedup, clusters, then the splits (`doctune curate`)."""
+    from doctune.stages import curate
+
+    log.info(
+        "curate examples %s: the QA curation (dedup, cluster, split) writes dataset_%s",
+        recipe.name,
+        recipe.dataset_owner,
+    )
+    for step in (curate.run_dedup, curate.run_cluster):
+        step(config, workspace, progress)
+    return curate.run_split(config, workspace, progress)

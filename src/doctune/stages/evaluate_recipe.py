@@ -22,14 +22,13 @@ from typing import Any
 from doctune.config import ConfigError, DoctuneConfig
 from doctune.evaluate.fidelity import FidelitySettings, Student, fidelity_report
 from doctune.evaluate.fidelity_report import fidelity_markdown, write_fidelity_html
-from doctune.evaluate.in_character import check_in_character_judge
+from doctune.evaluate.in_character import open_checked_judge
 from doctune.evaluate.perplexity import ModelBench
 from doctune.evaluate.recipe_eval import adapter_value, evaluate_recipe_models, latest_entries, markdown_summary
 from doctune.evaluate.writers import write_json
-from doctune.recipes import Recipe, get_recipe
+from doctune.recipes import Recipe, dataset_recipe
 from doctune.records import Example, Speech
 from doctune.registry import GateRecord, ModelEntry, Registry
-from doctune.sampling import evenly_spaced
 from doctune.stages import StageResult
 from doctune.train.resolve import BASE, base_model_dir
 from doctune.workspace import StaleArtifactError, Workspace
@@ -79,23 +78,10 @@ def _students(recipe: Recipe, entries: list[ModelEntry], compare: list[ModelEntr
     return students
 
 
-def _judge(config: DoctuneConfig, workspace: Workspace, examples: list[Example], split: str) -> tuple[Any, dict]:
-    """(the judge's client if it passed its in-character check else None, the check's report)."""
-    n = config.fidelity.judge_check_items
-    if n == 0:
-        return None, {"reason": "fidelity.judge_check_items is 0"}
-    from doctune.llm.roles import open_client
-
-    try:
-        client = open_client(config, workspace, "judge")
-    except Exception as exc:  # an unusable judge only means in-character is not scored
-        return None, {"reason": f"the judge cannot be opened: {exc}"}
-    sample = evenly_spaced([e for e in examples if e.split == split], n)
-    check = check_in_character_judge(client, sample, config.evaluate.min_grader_agreement)
-    if not check["passed"]:
-        client.backend.close()
-        return None, check
-    return client, check
+def _grader_label(recipe: str, metric: str) -> str:
+    if metric == "perplexity":
+        return "no grader: likelihood of the real targets"
+    return f"recipe {recipe}'s reply scores (score_reply)"
 
 
 def _record_gates(registry: Registry, report: dict[str, Any], rel_report: str) -> dict[str, dict[str, Any]]:
@@ -114,11 +100,14 @@ def _record_gates(registry: Registry, report: dict[str, Any], rel_report: str) -
             reason=gate["reason"],
             rule=report["gate_rule"],
             base=row["base_model"],
-            judge="no grader: likelihood of the real targets" if report["gate_rule"]["metric"] == "perplexity" else "",
+            judge=_grader_label(report["recipe"], report["gate_rule"]["metric"]),
             report=rel_report,
             decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        metric = report["gate_rule"]["metric"]
         scores = {
+            f"{split}_{metric}": row["scores"][metric]["tuned"]["mean"],
+            f"{split}_{metric}_base": row["scores"][metric]["base"]["mean"],
             f"{split}_perplexity": nll["tuned"]["perplexity"],
             f"{split}_perplexity_base": nll["base"]["perplexity"],
             f"{split}_nll_diff": nll["diff"]["mean"] if nll["diff"] else None,
@@ -136,9 +125,7 @@ def run(
 ) -> StageResult:
     """Evaluate ``recipe_name``'s models (default: the newest per adapter value and base), record the recipe's gate
     on each, and for character-like recipes run the fidelity benchmark (see the module docstring)."""
-    recipe = get_recipe(recipe_name, config)
-    if not recipe.writes_examples:
-        raise ConfigError(f"recipe {recipe.name!r} has no dataset_{recipe.name}: evaluate it with `doctune eval`")
+    recipe = dataset_recipe(recipe_name, config)
     examples = workspace.read_rows(f"dataset_{recipe.name}", Example, config)
     registry = Registry(workspace)
     entries = _entries(registry, recipe, models)
@@ -170,7 +157,7 @@ def run(
         except StaleArtifactError as exc:
             log.warning("fidelity: %s; the classifier is trained on the dataset's targets instead", exc)
             speeches = None
-        judge, check = _judge(config, workspace, examples, recipe.gate.split)
+        judge, check = open_checked_judge(config, workspace, examples, recipe.gate.split)
         settings = FidelitySettings(
             max_speeches=fid.max_speeches,
             reply_contexts=fid.reply_contexts,

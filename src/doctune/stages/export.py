@@ -180,10 +180,10 @@ def run_recipe(
     Hub config ``<recipe>`` when ``push_to`` is not None.
     """
     from doctune.export.examples import export_examples
-    from doctune.recipes import get_recipe
+    from doctune.recipes import dataset_recipe
     from doctune.records import Example
 
-    chosen = get_recipe(recipe, config)
+    chosen = dataset_recipe(recipe, config)
     source = f"dataset_{chosen.name}"
     examples = workspace.read_rows(source, Example, config)
     repo_id = resolve_repo_id(push_to, config.export, config.project) if push_to is not None else None
@@ -193,11 +193,11 @@ def run_recipe(
     with _progress_bars(progress):
         dataset_dict, target, chat = export_examples(examples, root / config.export.out_dir, chosen.name, chosen.splits)
     rows = [
-        ExportRow(format="hf", config=chosen.name, split=split, rows=len(ds), path=_relative(target / split, root))
+        ExportRow(format="hf", config=target.name, split=split, rows=len(ds), path=_relative(target / split, root))
         for split, ds in dataset_dict.items()
     ]
     rows += [
-        ExportRow(format="chat", config=chosen.name, split=split, rows=n, path=_relative(path, root))
+        ExportRow(format="chat", config=target.name, split=split, rows=n, path=_relative(path, root))
         for split, (path, n) in chat.items()
     ]
     stats: dict[str, object] = {"out_dir": _relative(target, root), "pushed_to": None, "private": None}
@@ -207,7 +207,7 @@ def run_recipe(
         try:
             with _progress_bars(progress):
                 push(
-                    {chosen.name: dataset_dict}, repo_id, private=config.export.private, token=token, client=hub_client
+                    {target.name: dataset_dict}, repo_id, private=config.export.private, token=token, client=hub_client
                 )
         except PushError as exc:
             errors = [{"repo_id": repo_id, "reason": str(exc)}]

@@ -216,14 +216,9 @@ def run_recipe(
     used: the examples carry their own system turn). Eval loss is measured on the adapter's other splits. With
     ``resume``, an adapter continues the latest of its own runs that left a checkpoint.
     """
-    from doctune.recipes import get_recipe
+    from doctune.recipes import dataset_recipe
 
-    recipe = get_recipe(recipe_name, config)
-    if not recipe.writes_examples:  # the QA family trains together on the `dataset` artifact
-        if adapter_keys:
-            raise ConfigError(f"recipe {recipe.name!r} trains one model on the QA dataset: it takes no --character")
-        log.info("recipe %s trains on the QA dataset: plain `doctune train`", recipe.name)
-        return run(config, workspace, progress=progress, resume=resume)
+    recipe = dataset_recipe(recipe_name, config)
     dataset = f"dataset_{recipe.name}"
     examples = workspace.read_rows(dataset, Example, config)
     adapters = [a for a in adapter_datasets(recipe, examples, adapter_keys) if a.train]

@@ -1,0 +1,1 @@
+"""Talking to characters: retrieval, steering, conversations."""
