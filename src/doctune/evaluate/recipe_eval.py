@@ -225,6 +225,6 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
         verdict = "passed" if row["gate"]["passed"] else "FAILED"
         who = row["adapter_value"] or "-"
         lines.append(f"| {row['id']} | {who} | {row['n']} | {base} | {tuned} | {diff} | {ci} | {verdict} |")
-    if report["gate_rule"]["metric"] != PERPLEXITY:
+    if report["gate_rule"].get("metric", PERPLEXITY) != PERPLEXITY:
         lines += ["", "Gate:"] + [f"- {row['id']}: {row['gate']['reason']}" for row in report["models"]]
     return "\n".join(lines)
