@@ -170,6 +170,28 @@ class DeterministicVerifier(GroundingVerifier):
         return verdict
 
 
+class AnswerSupport:
+    """The deterministic verifier's ``answer_support`` score alone (share of the answer's new content words found in
+    the cited text), with each word's stem computed once: fast enough to order a review queue of 100k items.
+    ``DeterministicVerifier.verify`` computes the same score (tests/test_reviews.py checks they agree)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str] = {}
+
+    def content(self, text: str) -> set[str]:
+        """``content_words(text)``, word by word through the memo."""
+        tokens = words(text)
+        memo = self._memo
+        for word in set(tokens).difference(memo):
+            memo[word] = next(iter(content_words(word)), "")  # one word: its stem, or "" when it carries no content
+        return set(map(memo.__getitem__, tokens)) - {""}
+
+    def __call__(self, question: str, answer: str, cited: str) -> float:
+        q_words, a_words, c_words = self.content(question), self.content(answer), self.content(cited)
+        new_words = a_words - q_words
+        return recall(new_words, c_words) if new_words else (1.0 if a_words <= c_words else 0.0)
+
+
 class GroundingReply(BaseModel):
     """The judge's reply: its reasoning first, then the two decisions."""
 

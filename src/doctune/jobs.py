@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from tqdm.auto import tqdm
-
 from doctune.llm.client import LLMClient
+from doctune.progress import progress_bar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +52,7 @@ async def _run_all(jobs, max_concurrency, client, desc, progress, is_failure) ->
     failed = 0
     with (
         ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="doctune-llm") as pool,
-        tqdm(total=len(jobs), desc=desc, unit="req", disable=not progress) as bar,
+        progress_bar(total=len(jobs), desc=desc, unit="req", disable=not progress) as bar,
     ):
 
         async def one(index: int, job: Job) -> None:

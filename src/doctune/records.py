@@ -256,3 +256,42 @@ class Example(BaseModel):
         """The messages before the target (what a model is given to reply to)."""
         last = max(i for i, m in enumerate(self.messages) if m.role == "assistant")
         return self.messages[:last]
+
+
+class Review(BaseModel):
+    """A reviewer's decision on one item (artifact ``reviews``, written by ``doctune review`` and the workbench).
+
+    Scalar fields only, so the artifact has a fixed schema; ``before``, ``after`` and ``recheck`` are JSON objects.
+    Curation honours the latest decision per item (any reviewer): rejected items are dropped, edited ones replaced,
+    approved ones kept even when the automatic verifier rejects them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_id: str = Field(description="Short sha256 of (item_id, reviewer, created_at, decision, after).")
+    item_id: str = Field(description="QAItem.item_id or Example.example_id of the reviewed item.")
+    recipe: str = Field(
+        description='The dataset owner: "qa" for the QA family (artifacts qa, multihop, rephrased, dataset), else '
+        "the recipe whose examples_<recipe> / dataset_<recipe> holds the example."
+    )
+    reviewer: str = Field(description="Who decided (a user name).")
+    decision: str = Field(description="approve | reject | edit")
+    reason: str = Field("", description="Why (recommended for reject).")
+    before: str = Field(description="JSON object of the editable fields before the review.")
+    after: str = Field("", description='JSON object of the editable fields after the edit; "" unless decision is edit.')
+    created_at: str = Field(description="When, ISO 8601 UTC to the second.")
+    verifier: str = Field(
+        description='The automatic verifier\'s verdict on the original: "grounded", "ungrounded: unanswerable", '
+        '"passes", "fails: empty_target", ...'
+    )
+    verifier_accepts: bool = Field(description="Whether the automatic verifier accepts the original.")
+    override: bool = Field(
+        description="The decision disagrees with the verifier: approve or edit of an item it rejects, or reject of "
+        "one it accepts."
+    )
+    recheck: str = Field(
+        "",
+        description='The verifier\'s verdict on the edited item as JSON (QA: {"grounded", "reasons", "detail", '
+        '"scores"}; examples: {"passes", "failed"}); "" unless decision is edit.',
+    )
+    recheck_accepts: bool | None = Field(None, description="Whether the verifier accepts the edit; None unless edit.")

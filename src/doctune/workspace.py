@@ -107,6 +107,22 @@ ARTIFACT_PRODUCERS["dataset_qa"] = ARTIFACT_PRODUCERS["dataset"]
 #: the speeches of plays are written by ingest (with documents)
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
+#: human review decisions (``doctune review``, the workbench): appended one at a time, no config section
+ARTIFACT_PRODUCERS["reviews"] = ("review", ())
+
+#: artifacts a stage reads only when they exist: artifact name (or prefix ending in "_") -> those inputs. An artifact
+#: built before one of them appeared is stale; once recorded as an input, a change is caught like any input's.
+OPTIONAL_INPUTS: dict[str, tuple[str, ...]] = {"dataset": ("reviews",), "dataset_": ("reviews",)}
+
+
+def optional_inputs(name: str) -> tuple[str, ...]:
+    """The inputs of :data:`OPTIONAL_INPUTS` that the stage writing ``name`` reads when they exist."""
+    return tuple(
+        dep
+        for key, deps in OPTIONAL_INPUTS.items()
+        if name == key or (key.endswith("_") and name.startswith(key))
+        for dep in deps
+    )
 
 
 def artifact_producer(name: str, config: DoctuneConfig | None = None) -> tuple[str, tuple[str, ...]]:
@@ -232,6 +248,9 @@ class Workspace:
                 return f"stale (input '{dep}' is missing)"
             if dep_rec.sha256 != sha:
                 return f"stale (input '{dep}' changed since it was built)"
+        for dep in optional_inputs(name):
+            if dep in records and dep not in rec.inputs:
+                return f"stale (input '{dep}' is new since it was built)"
         sections = artifact_producer(name)[1]
         if (
             config is not None
@@ -341,4 +360,5 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "list[str]": pa.list_(pa.string()),
     "str | None": pa.string(),
     "int | None": pa.int64(),
+    "bool | None": pa.bool_(),
 }

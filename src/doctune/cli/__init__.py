@@ -4,7 +4,17 @@ One module per command group; importing them registers their commands on ``app``
 
 import os
 
-from doctune.cli import characters, converse, core, curate, generate, models, train  # noqa: F401  (registration)
+from doctune.cli import (  # noqa: F401  (registration)
+    characters,
+    converse,
+    core,
+    curate,
+    generate,
+    models,
+    review,
+    serve,
+    train,
+)
 from doctune.cli.common import app
 
 #: usage reporting of the libraries doctune runs, switched off for every command (a value the user set wins)

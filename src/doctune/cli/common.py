@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from doctune.config import DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, load_config
+from doctune.progress import set_progress_root
 from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import StaleArtifactError, Workspace
 
@@ -23,6 +24,8 @@ class DoctuneGroup(TyperGroup):
     command and the reason, with exit code 1 (``-v`` also prints the traceback), never as a raw traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        words = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+        state.command = " ".join(words[: next((i for i, w in enumerate(words) if w.startswith("-")), len(words))])
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -57,6 +60,7 @@ class State:
     config: Path | None = None
     overrides: list[str] = []  # noqa: RUF012
     progress: bool = True
+    command: str = ""  # the command's words before its first option ("generate qa"): labels progress files
 
 
 state = State()
@@ -83,6 +87,7 @@ def load_context(
 ) -> tuple[DoctuneConfig, Workspace]:
     extra = list(state.overrides) + list(overrides or [])
     cfg = load_config(config or state.config, extra, workspace=workspace or state.workspace)
+    set_progress_root(Path(cfg.workspace), state.command or None)
     return cfg, Workspace(cfg.workspace)
 
 

@@ -25,12 +25,12 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm import tqdm
 
 from doctune.config import ConfigError, ModelSpec
 from doctune.fingerprint import weights_fingerprint
 from doctune.llm.openai_backend import redact_endpoint, require_endpoint_or_key
 from doctune.plugins import PluginRegistry, open_wal_database, validate_options
+from doctune.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def embed_texts(
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}  # distinct, first-seen order
     log.info("embedding %d texts: %d cached, %d to embed", len(texts), len(texts) - len(missing), len(missing))
     todo = list(missing.items())
-    with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
+    with progress_bar(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             done = dict(zip([k for k, _ in batch], embedder.embed([t for _, t in batch]), strict=True))

@@ -4,7 +4,8 @@
 
 1. drops exact duplicates: same prompt and target once whitespace is collapsed and case folded (the first one
    is kept; the reason names it);
-2. drops the examples that fail :meth:`Recipe.check` (the reason lists the failed checks);
+2. drops the examples that fail :meth:`Recipe.check` (the reason lists the failed checks), except those a human
+   reviewer vouched for (``vouched``: approved or edited in the ``reviews`` artifact; counted as ``kept_by_reviewer``);
 3. splits the rest with :meth:`Recipe.split_examples` and sets ``Example.split``; an example the split policy
    leaves out (e.g. past a per-character cap) is dropped with reason ``not_in_split``.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from doctune.records import Example
@@ -38,13 +39,14 @@ def _dropped(example: Example, reason: str) -> dict[str, str]:
 
 
 def curate_examples(
-    recipe: Recipe, examples: Sequence[Example], config: DoctuneConfig
+    recipe: Recipe, examples: Sequence[Example], config: DoctuneConfig, vouched: Set[str] = frozenset()
 ) -> tuple[dict[str, list[Example]], list[dict[str, str]], dict[str, Any]]:
     """(split -> kept examples with ``split`` set, dropped examples with reasons, counts); see the module."""
     dropped: list[dict[str, str]] = []
     failed_checks: Counter[str] = Counter()
     seen: dict[str, str] = {}
     passing: list[Example] = []
+    kept_by_reviewer = 0
     for ex in examples:
         key = example_key(ex)
         if key in seen:
@@ -52,7 +54,9 @@ def curate_examples(
             continue
         seen[key] = ex.example_id
         failed = recipe.check(ex)
-        if failed:
+        if failed and ex.example_id in vouched:  # the reviewer wins over the recipe's checks
+            kept_by_reviewer += 1
+        elif failed:
             failed_checks.update(failed)
             dropped.append(_dropped(ex, "failed checks: " + ", ".join(failed)))
             continue
@@ -83,6 +87,7 @@ def curate_examples(
         "duplicates": n_duplicates,
         "failed": n_failed,
         "failed_checks": dict(failed_checks),
+        "kept_by_reviewer": kept_by_reviewer,
         "not_in_split": len(left_out),
         "splits": {split: len(members) for split, members in kept.items()},
         "per_adapter": {key: dict(per_adapter[key]) for key in sorted(per_adapter)},

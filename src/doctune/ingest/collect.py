@@ -6,10 +6,9 @@ import logging
 import os
 from pathlib import Path
 
-from tqdm import tqdm
-
 from doctune.config import IngestConfig
 from doctune.ingest.readers import UnreadableFileError, read_document, reader_for, unsupported_format_reason
+from doctune.progress import progress_bar
 from doctune.records import Document, IngestError
 
 logger = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ def collect_documents(
     found, errors = expand_sources(paths, cfg)
     documents: list[Document] = []
     first_path_of: dict[str, str] = {}
-    for path, label in tqdm(found, desc="ingest", unit="file", disable=not progress):
+    for path, label in progress_bar(found, desc="ingest", unit="file", disable=not progress):
         try:
             document = read_document(path, cfg).model_copy(update={"source_path": label})
         except UnreadableFileError as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from tqdm.auto import tqdm
-
 from doctune.chunking import chunk_document
 from doctune.config import DoctuneConfig
+from doctune.progress import progress_bar
 from doctune.records import Chunk, Document
 from doctune.stages import StageResult
 from doctune.workspace import Workspace
@@ -17,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def chunk_documents(docs: list[Document], config: DoctuneConfig, progress: bool = False) -> list[Chunk]:
     chunks: list[Chunk] = []
-    for doc in tqdm(docs, desc="chunk", unit="doc", disable=not progress):
+    for doc in progress_bar(docs, desc="chunk", unit="doc", disable=not progress):
         chunks.extend(chunk_document(doc, config.chunk))
     return chunks
 

@@ -101,8 +101,10 @@ def run_conversation(
     base_model: str | None = None,
     read_line: Callable[[str], str] = input,
     write: Callable[[str], Any] | None = _stdout,
+    conversation_id: str | None = None,
 ) -> StageResult:
-    """One conversation (see the module docstring); its turns are logged as they finish."""
+    """One conversation (see the module docstring); its turns are logged as they finish, under ``conversation_id``
+    when given (a caller that must know the log's id before the model is loaded: the workbench)."""
     from doctune.converse.conversation import ConversationRunner, ConversationSettings
     from doctune.converse.log import ConversationLog
     from doctune.converse.scenario import load_scenario, scenario_from_topic
@@ -139,7 +141,7 @@ def run_conversation(
         "base_model": session.voices.base_label,
         "models": {c: session.voices.adapter_for(c) if use_adapters else None for c in scenario.characters},
     }
-    log_ = ConversationLog(workspace.root, "conversation", header)
+    log_ = ConversationLog(workspace.root, "conversation", header, conversation_id)
     runner = ConversationRunner(
         scenario,
         session.speak,

@@ -3,8 +3,8 @@
     dedup    qa (+ multihop) -> embeddings, dedup (kept items), duplicates (dropped -> keeper)
     cluster  dedup -> clustered (items with cluster and label), clusters; reports/k_selection.png
     tag      clustered -> tags (topic tags per item; optional)
-    split    clustered (+ tags, manual set) -> dataset (train / eval / rephrased_eval / rephrased_train / mirror /
-             manual)
+    split    clustered (+ tags, manual set, reviews) -> dataset (train / eval / rephrased_eval / rephrased_train /
+             mirror / manual); human review decisions win (doctune.curate.reviews)
 
 The report and the map live in ``doctune.stages.curate_report``.
 """
@@ -23,6 +23,7 @@ from doctune.config import ConfigError, DoctuneConfig
 from doctune.curate.clusters import cluster_vectors, plot_k_selection
 from doctune.curate.dedup import dedup
 from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
+from doctune.curate.reviews import apply_reviews_to_items, curation_reviews, review_counts
 from doctune.curate.splits import (
     ManualSetError,
     load_manual_set,
@@ -253,15 +254,17 @@ def _rephrase_split(
     split: str,
     inputs: list[str],
     progress: bool,
+    edited: frozenset[str] = frozenset(),
 ) -> tuple[list[DatasetItem], dict, list[dict]]:
     """Reworded copies of ``sources`` in ``split``: (items, stats, errors). The ``rephrased`` artifact, when fresh,
-    supplies the rephrasings it has; the rephraser does the rest. In ``rephrased_train`` only the question is
-    reworded: the reference stays the answer that was taught, and a rewording that is a near-copy, gives the answer
-    away or changes the subject is dropped with its reason."""
+    supplies the rephrasings it has (not of items a reviewer ``edited``); the rephraser does the rest. In
+    ``rephrased_train`` only the question is reworded: the reference stays the answer that was taught, and a rewording
+    that is a near-copy, gives the answer away or changes the subject is dropped with its reason."""
     stored: dict[str, QAItem] = {}
     freshness = workspace.freshness("rephrased", config)
     if freshness == "fresh":
-        stored = {r.source_item_id: r for r in workspace.read_rows("rephrased", QAItem, config) if r.source_item_id}
+        rows = workspace.read_rows("rephrased", QAItem, config)
+        stored = {r.source_item_id: r for r in rows if r.source_item_id and r.source_item_id not in edited}
     else:
         log.info("curate split: artifact 'rephrased' is %s; the rephraser rewords every %s item", freshness, split)
     reused = [stored[i.item_id] for i in sources if i.item_id in stored]
@@ -304,6 +307,16 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
         by_id = {t.item_id: t.tags for t in workspace.read_rows("tags", ItemTags, config)}
         items = [i.model_copy(update={"tags": by_id.get(i.item_id, [])}) for i in items]
         inputs.append("tags")
+    # human review decisions win: rejected items dropped, edits applied, approved items kept (see curate.reviews)
+    reviews = curation_reviews(workspace, config, "qa")
+    review_errors: list[dict] = []
+    edited: frozenset[str] = frozenset()
+    if reviews is not None:
+        pool = {i.item_id: i for i in _read_sources(config, workspace)}
+        before = {i.item_id for i in items}
+        items, review_errors = apply_reviews_to_items(items, reviews, pool)
+        edited = frozenset(i for i, r in reviews.items() if r.decision == "edit")
+        inputs += [*(s for s in cfg.sources if s not in inputs), "reviews"]
     manual = []
     if cfg.manual_path:
         try:
@@ -314,11 +327,11 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
     train, evaluation, strata = split_train_eval(items, cfg.eval_share, cfg.eval_size, cfg.seed)
     mirror = mirror_sample(train, cfg.mirror_size, cfg.seed)
     stats: dict = {"strata": strata}
-    errors: list[dict] = []
+    errors: list[dict] = list(review_errors)
     rephrased: list[DatasetItem] = []
     if cfg.rephrase_eval and evaluation:
         new, stats["rephrase"], errs = _rephrase_split(
-            config, workspace, evaluation, "rephrased_eval", inputs, progress
+            config, workspace, evaluation, "rephrased_eval", inputs, progress, edited
         )
         rephrased += new
         errors += errs
@@ -330,20 +343,28 @@ def run_split(config: DoctuneConfig, workspace: Workspace, progress: bool = True
         stats["rephrase_train"] = {"items": len(taught), "from": "alt_question"}
     elif taught:
         new, stats["rephrase_train"], errs = _rephrase_split(
-            config, workspace, taught, "rephrased_train", inputs, progress
+            config, workspace, taught, "rephrased_train", inputs, progress, edited
         )
         rephrased += new
         errors += errs
+    counts: dict = {}
+    if reviews is not None:  # rephrased and manual items are reviewable too (they are in the dataset artifact)
+        before |= {i.item_id for i in [*rephrased, *manual]}
+        rephrased, errs = apply_reviews_to_items(rephrased, reviews, {})
+        manual, more = apply_reviews_to_items(manual, reviews, {})
+        errors += errs + more
+        counts = stats["reviews"] = review_counts(reviews, before, [*items, *rephrased, *manual], errors)
     dataset = [*train, *evaluation, *rephrased, *mirror, *manual]
     stats["splits"] = dict(Counter(i.split for i in dataset))
     rec = run.write_artifact("dataset", dataset, DatasetItem, inputs=inputs, errors=errors, stats=stats)
     # the same items in the recipe seam's shape, for `export/train/eval --recipe qa`
     qa = get_recipe("qa", config)
     examples = [qa.item_example(item, config.export.system_prompt) for item in dataset]
-    seam = run.write_artifact("dataset_qa", examples, Example, inputs=["dataset"], stats={"splits": stats["splits"]})
+    seam_inputs = ["dataset", "reviews"] if reviews is not None else ["dataset"]
+    seam = run.write_artifact("dataset_qa", examples, Example, inputs=seam_inputs, stats={"splits": stats["splits"]})
     return StageResult(
         stage="curate split",
         outputs={"dataset": str(workspace.root / rec.path), "dataset_qa": str(workspace.root / seam.path)},
-        counts=stats["splits"],
+        counts={**stats["splits"], **counts},
         stats=stats,
     )

@@ -3,6 +3,8 @@
 Works for any recipe that writes ``Example`` rows: exact duplicates and examples failing the recipe's checks are
 dropped (recorded as the artifact's errors, with reasons), the rest split by the recipe's split policy (see
 :mod:`doctune.curate.examples`). The stats give the rows per split and per adapter (``Recipe.adapter_key``).
+Human review decisions (the ``reviews`` artifact, :mod:`doctune.curate.reviews`) come first: rejected examples are
+dropped, edits applied, and approved or edited examples kept whatever the recipe's checks say.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 from doctune.config import DoctuneConfig
 from doctune.curate.examples import curate_examples
+from doctune.curate.reviews import apply_reviews_to_examples, curation_reviews, review_counts
 from doctune.recipes import Recipe, get_recipe
 from doctune.records import Example
 from doctune.stages import NothingUsable, StageResult
@@ -27,14 +30,24 @@ def run(config: DoctuneConfig, workspace: Workspace, recipe_name: str, progress:
     source = f"examples_{recipe.name}"
     target = f"dataset_{recipe.name}"
     examples = workspace.read_rows(source, Example, config)
+    inputs, rejected, vouched, counts = [source], [], set(), {}
+    # human review decisions win: rejected examples dropped, edits applied, approved ones pass the checks
+    if (reviews := curation_reviews(workspace, config, recipe.name)) is not None:
+        before = {ex.example_id for ex in examples}
+        examples, rejected, vouched = apply_reviews_to_examples(examples, reviews)
+        counts = review_counts(reviews, before, examples, rejected)
+        inputs.append("reviews")
     stage = f"curate examples {recipe.name}"
     run_ = workspace.start_run(stage, config)
-    kept, dropped, stats = curate_examples(recipe, examples, config)
+    kept, dropped, stats = curate_examples(recipe, examples, config, vouched=vouched)
+    dropped = [*rejected, *dropped]
+    if counts:
+        stats["reviews"] = counts
     rows = [ex for members in kept.values() for ex in members]
-    rec = run_.write_artifact(target, rows, Example, inputs=[source], errors=dropped, stats=stats)
+    rec = run_.write_artifact(target, rows, Example, inputs=inputs, errors=dropped, stats=stats)
     if not kept.get("train"):
         raise NothingUsable(f"{stage}: no training example left of {len(examples)} (see `doctune status` errors)")
-    counts = {f"{split}": len(members) for split, members in kept.items()}
+    counts = {**{f"{split}": len(members) for split, members in kept.items()}, **counts}
     counts["dropped"] = len(dropped)
     counts["left out by the split"] = stats["not_in_split"]
     return StageResult(

@@ -241,11 +241,10 @@ class _Bench:
 
 def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> StageResult:
     """Run the benchmark (see the module docstring) and write its reports."""
-    from tqdm.auto import tqdm
-
     from doctune.converse import session as session_mod
     from doctune.evaluate.conversation_report import conversations_markdown, write_conversations_html, write_plots
     from doctune.evaluate.writers import write_json
+    from doctune.progress import progress_bar
 
     started = time.perf_counter()
     cfg = config.converse
@@ -264,7 +263,7 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> S
     conversations: list[dict] = []
     total = len(scenarios) * sum(s.run for s in settings)
     try:
-        with tqdm(total=total, desc="conversations", unit="conv", disable=not progress) as bar:
+        with progress_bar(total=total, desc="conversations", unit="conv", disable=not progress) as bar:
             session, session_base = None, None
             for setting in (s for s in settings if s.run):
                 if session is None or setting.base_model != session_base:

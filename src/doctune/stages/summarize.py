@@ -16,6 +16,7 @@ from doctune.chunking.sentences import split_sentences
 from doctune.config import ChunkConfig, DoctuneConfig
 from doctune.llm import BackendError, CallParams, LLMClient, Message
 from doctune.llm.roles import open_client
+from doctune.progress import progress_bar
 from doctune.prompts import load_prompt, render_prompt
 from doctune.records import Document, IngestError, Summary
 from doctune.sampling import evenly_spaced
@@ -127,7 +128,7 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> S
     summaries: list[Summary] = []
     errors: list[IngestError] = []
     try:
-        with tqdm(total=0, desc="summarize", unit="call", disable=not progress) as bar:
+        with progress_bar(total=0, desc="summarize", unit="call", disable=not progress) as bar:
             summarizer = DocumentSummarizer(client, config, bar)
             plans = []
             for doc in docs:

@@ -26,6 +26,7 @@ from typing import Any
 from doctune.train.config import TrainConfig
 from doctune.train.data import to_dataset, tokenize_examples
 from doctune.train.metrics import ThroughputCallback, TokenCounter, plot_losses
+from doctune.train.progress_callback import WorkspaceProgressCallback
 from doctune.train.tracking import RunInfo, finish_trackers, open_trackers
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def train(
     trackers = open_trackers(cfg, info, output_dir, params)
     try:
         train_set = (train_tok, dropped)
-        every_callback = [*trackers, *callbacks]
+        every_callback = [*trackers, WorkspaceProgressCallback(f"train {info.run_name or output_dir.name}"), *callbacks]
         result = _fit(
             cfg, base_model, tokenizer, args, train_set, eval_ds, output_dir, resume, progress, every_callback
         )
