@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train.py --bf16
 	$(BIN)/python bench/plays.py
 	$(BIN)/python bench/train_characters.py --steps 4
+	$(BIN)/python bench/serve_items.py
 
 clean:
 	rm -rf $(WORK) .pytest_cache .ruff_cache

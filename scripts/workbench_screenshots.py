@@ -10,37 +10,15 @@ which has adapters and conversation logs.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 from doctune.config import load_config
 from doctune.serve import create_app
+from doctune.serve.server import serve_in_thread
 from doctune.workspace import Workspace
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "workbench"
-
-
-@contextlib.contextmanager
-def served(app):
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def app_for(workspace: Path, config: Path | None):
@@ -72,7 +50,7 @@ def main() -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 820})
-        with served(app_for(args.workspace, args.config)) as url:
+        with serve_in_thread(app_for(args.workspace, args.config)) as url:
             shoot(page, url + "/", "overview")
             shoot(page, url + "/browse", "browse")
             page.goto(url + "/browse")
@@ -91,7 +69,7 @@ def main() -> int:
             if model is not None:
                 shoot(page, url + model.get_attribute("href"), "model")
         if args.characters.exists():
-            with served(app_for(args.characters, args.characters_config)) as url:
+            with serve_in_thread(app_for(args.characters, args.characters_config)) as url:
                 page.goto(url + "/talk")
                 page.select_option("#talk-character", value=args.character) if args.character else None
                 page.fill("#talk-input", args.say)

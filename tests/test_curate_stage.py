@@ -44,12 +44,7 @@ def configure(tmp_path):
             "chunk.max_chars": 140,
             "models.generator.model": "dup-script",
             "models.embedder": {"backend": "fake"},
-            "models.rephraser": {
-                "backend": "fake",
-                "options": {
-                    "default_reply": '{"question": "Put another way, what holds?", "answer": "The same fact."}'
-                },
-            },
+            "models.rephraser": {"backend": "fake", "model": "reword-script"},
             "curate.dedup_threshold": 0.8,
             "curate.label_clusters": False,
             "curate.max_clusters": 4,
@@ -95,7 +90,10 @@ def test_curate_pipeline_and_export(tmp_path):
     assert not train_ids & eval_ids and len(train_ids) + len(eval_ids) == len(kept)
     assert {m.item_id for m in by_split["mirror"]} <= train_ids and len(by_split["mirror"]) == 2
     assert {r.source_item_id for r in by_split["rephrased_eval"]} == eval_ids
-    assert all(r.question == "Put another way, what holds?" for r in by_split["rephrased_eval"])
+    by_id = {i.item_id: i for i in by_split["eval"]}
+    for r in by_split["rephrased_eval"]:  # the question reworded, the verified answer kept as the reference
+        assert r.question.endswith(by_id[r.source_item_id].question) and r.question != by_id[r.source_item_id].question
+        assert r.answer == by_id[r.source_item_id].answer
 
     report = json.loads((ws.root / "reports" / "report.json").read_text())
     assert report["distributions"]["splits"]["train"] == len(train_ids)
@@ -202,3 +200,14 @@ def test_curate_and_export_from_the_command_line(tmp_path, monkeypatch):
     res = runner.invoke(app, ["-q", "export"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "ws" / "export" / "chat" / "train.jsonl").exists()
+
+
+def test_a_garbage_rewording_never_becomes_an_eval_item():
+    """Rewordings the embedded rephraser really made on the demo workspace (read in the workbench's review queue):
+    they were kept in rephrased_eval, with the answer reworded too, before both reworded splits were checked."""
+    from doctune.curate.splits import reworded_problem
+
+    original = "What does the help.search command (alternatively??) allow?"
+    assert reworded_problem(original, "... }, { answer:", "searching for help in various ways") == "not a question"
+    assert reworded_problem("Many users will come to R mainly for what?", "... ,", "its graphical facilities")
+    assert reworded_problem(original, "Which searches does the help.search command allow?", "in various ways") is None

@@ -6,38 +6,20 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from doctune.llm.fake import FakeBackend
 from doctune.records import QAItem
 from doctune.serve.app import create_app
 from doctune.serve.browse import page, segments
 from doctune.serve.items import build_index, filter_items
-from doctune.stages import curate, generate
 from workbench import chromium_page, live_server
+from workbench import curated_workspace as build_curated
 
-from genutil import build_workspace, qa_reply
-
-FakeBackend.register_script("qa-script", qa_reply)
 EVIL_Q = '<img src=x onerror="window.pwned=1"> Which river is evil?'
 EVIL_A = "<script>window.pwned=1</script> The Nile."
 
 
 def curated_workspace(root):
     """generate qa -> curate dedup / cluster / split with the fake backend, plus one hostile item in ``qa``."""
-    cfg, ws = build_workspace(
-        root,
-        {
-            "models.embedder": {"backend": "fake"},
-            "curate.label_clusters": False,
-            "curate.max_clusters": 3,
-            "curate.eval_share": 0.3,
-            "curate.mirror_size": 1,
-            "curate.rephrase_eval": False,
-            "curate.rephrase_train": 0,
-        },
-    )
-    generate.run_qa(cfg, ws, progress=False)
-    for step in (curate.run_dedup, curate.run_cluster, curate.run_split):
-        step(cfg, ws, progress=False)
+    cfg, ws = build_curated(root)
     items = ws.read_rows("qa", QAItem, cfg)
     evil = items[0].model_copy(update={"item_id": "evil0001", "question": EVIL_Q, "answer": EVIL_A})
     ws.start_run("generate qa", cfg).write_artifact("qa", [*items, evil], QAItem, inputs=["chunks", "summaries"])

@@ -74,7 +74,7 @@ def test_a_running_stage_advances_on_the_overview(tmp_path):
                     if len(set(seen)) >= 3:
                         break
                     time.sleep(0.3)
-                assert "generate qa" in page.text_content(".progress-row")
+                assert page.text_content(".progress-row").startswith("generate · qa")  # stage · bar
                 assert len(set(seen)) >= 3 and seen == sorted(seen), seen  # it moved, forwards, while running
             finally:
                 _out, err = stage.communicate(timeout=120)

@@ -11,35 +11,12 @@ from typer.testing import CliRunner
 from doctune.cli import app as cli_app
 from doctune.config import dump_config
 from doctune.curate.reviews import read_reviews
-from doctune.llm.fake import FakeBackend
 from doctune.records import DatasetItem
 from doctune.serve.app import create_app
-from doctune.stages import curate, generate
 from workbench import chromium_page, live_server
+from workbench import curated_workspace as curated
 
-from genutil import build_workspace, qa_reply
-
-FakeBackend.register_script("qa-script", qa_reply)
 EDITED = "It flows north into the Mediterranean Sea, edited by a reviewer."
-
-
-def curated(root):
-    cfg, ws = build_workspace(
-        root,
-        {
-            "models.embedder": {"backend": "fake"},
-            "curate.label_clusters": False,
-            "curate.max_clusters": 3,
-            "curate.eval_share": 0.3,
-            "curate.mirror_size": 1,
-            "curate.rephrase_eval": False,
-            "curate.rephrase_train": 0,
-        },
-    )
-    generate.run_qa(cfg, ws, progress=False)
-    for step in (curate.run_dedup, curate.run_cluster, curate.run_split):
-        step(cfg, ws, progress=False)
-    return cfg, ws
 
 
 def test_reject_and_edit_in_the_browser_reach_the_export(tmp_path, monkeypatch):

@@ -1,45 +1,44 @@
-"""Shared helpers of the workbench tests: a live server on a free port and a headless Chromium (Debian's, driven by
-Playwright without downloading a browser)."""
+"""Shared helpers of the workbench tests: a curated workspace, a live server on a free port and a headless Chromium
+(Debian's, driven by Playwright without downloading a browser)."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from doctune.llm.fake import FakeBackend
+from doctune.serve.server import serve_in_thread as live_server  # noqa: F401  (the tests' name for it)
+
+from genutil import build_workspace, qa_reply
+
+FakeBackend.register_script("qa-script", qa_reply)
+
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def curated_workspace(root: Path, overrides: dict | None = None):
+    """documents -> chunks -> generate qa -> curate dedup / cluster / split, with the fake backends (fast)."""
+    from doctune.stages import curate, generate
 
-
-@contextlib.contextmanager
-def live_server(app) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the workbench did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    cfg, ws = build_workspace(
+        root,
+        {
+            "models.embedder": {"backend": "fake"},
+            "curate.label_clusters": False,
+            "curate.max_clusters": 3,
+            "curate.eval_share": 0.3,
+            "curate.mirror_size": 1,
+            "curate.rephrase_eval": False,
+            "curate.rephrase_train": 0,
+            **(overrides or {}),
+        },
+    )
+    generate.run_qa(cfg, ws, progress=False)
+    for step in (curate.run_dedup, curate.run_cluster, curate.run_split):
+        step(cfg, ws, progress=False)
+    return cfg, ws
 
 
 @contextlib.contextmanager

@@ -24,14 +24,27 @@ class DoctuneGroup(TyperGroup):
     command and the reason, with exit code 1 (``-v`` also prints the traceback), never as a raw traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
-        words = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
-        state.command = " ".join(words[: next((i for i, w in enumerate(words) if w.startswith("-")), len(words))])
+        state.command = command_names(self, ctx)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
             raise fail(describe_error(exc, ctx.invoked_subcommand)) from None
+
+
+def command_names(group: click.Group, ctx: click.Context) -> str:
+    """The names of the command being run, without its arguments ("curate split"; never a path the user typed)."""
+    words = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+    names: list[str] = []
+    command: click.Command | None = group
+    for word in words:
+        # duck-typed: typer's groups are not always click.Group instances
+        command = command.get_command(ctx, word) if hasattr(command, "get_command") else None
+        if command is None:
+            break
+        names.append(word)
+    return " ".join(names)
 
 
 app = typer.Typer(
@@ -60,7 +73,7 @@ class State:
     config: Path | None = None
     overrides: list[str] = []  # noqa: RUF012
     progress: bool = True
-    command: str = ""  # the command's words before its first option ("generate qa"): labels progress files
+    command: str = ""  # the command's names ("curate split"): labels progress files
 
 
 state = State()

@@ -257,9 +257,9 @@ def _rephrase_split(
     edited: frozenset[str] = frozenset(),
 ) -> tuple[list[DatasetItem], dict, list[dict]]:
     """Reworded copies of ``sources`` in ``split``: (items, stats, errors). The ``rephrased`` artifact, when fresh,
-    supplies the rephrasings it has (not of items a reviewer ``edited``); the rephraser does the rest. In
-    ``rephrased_train`` only the question is reworded: the reference stays the answer that was taught, and a rewording
-    that is a near-copy, gives the answer away or changes the subject is dropped with its reason."""
+    supplies the rephrasings it has (not of items a reviewer ``edited``); the rephraser does the rest. Only the
+    question is reworded: the reference stays the verified answer, and a rewording that is a near-copy, gives the
+    answer away or changes the subject is dropped with its reason."""
     stored: dict[str, QAItem] = {}
     freshness = workspace.freshness("rephrased", config)
     if freshness == "fresh":
@@ -283,11 +283,12 @@ def _rephrase_split(
         original = source_of[n.source_item_id]
         update: dict = {"source": "rephrased", "split": split}
         update.update({k: getattr(original, k) for k in ("cluster", "cluster_label", "tags")})
-        if split == "rephrased_train":
-            if problem := reworded_problem(original.question, n.question, original.answer):
-                errors.append({"unit_id": original.item_id, "reason": f"rephrase rejected: {problem}"})
-                continue
-            update.update(answer=original.answer, evaluation_criteria=original.evaluation_criteria)
+        # both reworded splits ask the same fact: the reference stays the verified answer, and a rewording that is
+        # a near-copy, gives the answer away or changes the subject (a stored one too) is dropped with its reason
+        if problem := reworded_problem(original.question, n.question, original.answer):
+            errors.append({"unit_id": original.item_id, "reason": f"rephrase rejected: {problem}"})
+            continue
+        update.update(answer=original.answer, evaluation_criteria=original.evaluation_criteria)
         items.append(DatasetItem(**{**n.model_dump(), **update}))
     stats = {
         "items": len(items),
