@@ -84,7 +84,6 @@ def item_index(ctx) -> ItemIndex:
     return ctx.cached("items", version, lambda: build_index(ctx.workspace, ctx.config, names))
 
 
-# -- uncertainty ------------------------------------------------------------------------------
 # -- building ---------------------------------------------------------------------------------
 def _joined(table: pa.Table, column: str, sep: str) -> list[str]:
     if column not in table.column_names:

@@ -23,7 +23,8 @@ from doctune.config import ConfigError, DoctuneConfig
 from doctune.curate.clusters import cluster_vectors, plot_k_selection
 from doctune.curate.dedup import dedup
 from doctune.curate.embeddings import EmbeddingCache, create_embedder, embed_texts
-from doctune.curate.reviews import apply_reviews_to_items, curation_reviews, review_counts
+from doctune.curate.review_apply import apply_reviews_to_items, review_counts
+from doctune.curate.reviews import curation_reviews
 from doctune.curate.splits import (
     ManualSetError,
     load_manual_set,

@@ -13,7 +13,8 @@ import logging
 
 from doctune.config import DoctuneConfig
 from doctune.curate.examples import curate_examples
-from doctune.curate.reviews import apply_reviews_to_examples, curation_reviews, review_counts
+from doctune.curate.review_apply import apply_reviews_to_examples, review_counts
+from doctune.curate.reviews import curation_reviews
 from doctune.recipes import Recipe, get_recipe
 from doctune.records import Example
 from doctune.stages import NothingUsable, StageResult
