@@ -80,7 +80,9 @@ def main() -> int:
                 print("talk: a streamed character reply")
                 shoot(page, url + "/talk/conversations", "conversations")
                 page.goto(url + "/talk/conversations")
-                conv = page.query_selector("a[href^='/talk/conversations/']")
+                conv = page.query_selector("a[href*='-conversation-']") or page.query_selector(
+                    "a[href^='/talk/conversations/']"
+                )
                 if conv is not None:
                     shoot(page, url + conv.get_attribute("href"), "transcript")
         browser.close()
