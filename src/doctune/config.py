@@ -16,7 +16,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from doctune.config_converse import ConverseConfig
+from doctune.config_personal import LikesConfig, RankConfig, RepliesConfig, VoiceConfig
 from doctune.config_recipes import CharacterConfig, FidelityConfig, PlaysConfig
+from doctune.config_search import SearchConfig
+from doctune.config_social import SocialConfig
 from doctune.train.config import TrainConfig
 
 DEFAULT_CONFIG_FILE = "doctune.yaml"
@@ -363,6 +366,12 @@ class DoctuneConfig(Section):
     character: CharacterConfig = Field(default_factory=CharacterConfig)
     fidelity: FidelityConfig = Field(default_factory=FidelityConfig)
     converse: ConverseConfig = Field(default_factory=ConverseConfig)
+    social: SocialConfig = Field(default_factory=SocialConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    replies: RepliesConfig = Field(default_factory=RepliesConfig)
+    likes: LikesConfig = Field(default_factory=LikesConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    rank: RankConfig = Field(default_factory=RankConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

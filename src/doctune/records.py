@@ -295,3 +295,28 @@ class Review(BaseModel):
         '"scores"}; examples: {"passes", "failed"}); "" unless decision is edit.',
     )
     recheck_accepts: bool | None = Field(None, description="Whether the verifier accepts the edit; None unless edit.")
+
+
+class Post(BaseModel):
+    """One post of a social archive or an added feed (artifact ``posts``): mine (post, reply, boost, like, bookmark)
+    or someone else's (a parent of my reply, a liked post, a feed post), traceable to its file and place there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: str = Field(description='"<platform>:<native id>" (Twitter id, or the ActivityPub object URI).')
+    platform: str = Field(description="mastodon | twitter")
+    kind: str = Field(description="post | reply | boost | like | bookmark | feed (someone else's post, seen)")
+    author: str = Field(description="Handle or actor URI of who wrote the text ('' when unknown).")
+    is_mine: bool = Field(description="Written (post, reply) or acted on (boost, like, bookmark) by the archive owner.")
+    created_at: str = Field(description="ISO 8601 UTC ('' when unknown); for a like, when the liked post was written.")
+    text: str = Field(description="Plain text (HTML converted, links expanded); '' when not resolved.")
+    resolved: bool = Field(description="The text is known (a like or a reply's parent may carry only an id).")
+    in_reply_to: str = Field("", description="post_id of the post replied to ('' for none).")
+    target: str = Field("", description="For boost, like, bookmark: post_id of the post acted on.")
+    conversation: str = Field("", description="Thread id (Mastodon conversation, Twitter conversation root).")
+    language: str = ""
+    content_warning: str = ""
+    media_alt: list[str] = Field(default_factory=list, description="Alt text of attached media.")
+    url: str = ""
+    source_file: str = Field(description="Path inside the archive or feed file, e.g. outbox.json, data/tweets.js.")
+    locator: str = Field("", description='Where in that file, e.g. "orderedItems[12]".')

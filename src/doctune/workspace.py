@@ -107,6 +107,7 @@ ARTIFACT_PRODUCERS["dataset_qa"] = ARTIFACT_PRODUCERS["dataset"]
 #: the speeches of plays are written by ingest (with documents)
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
+ARTIFACT_PRODUCERS["posts"] = ("ingest", ("ingest", "social"))  # social archives (doctune.stages.social_ingest)
 #: human review decisions (``doctune review``, the workbench): appended one at a time, no config section
 ARTIFACT_PRODUCERS["reviews"] = ("review", ())
 

@@ -11,7 +11,9 @@ from doctune.cli import (  # noqa: F401  (registration)
     curate,
     generate,
     models,
+    rank,
     review,
+    search,
     serve,
     train,
 )

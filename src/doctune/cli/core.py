@@ -57,15 +57,23 @@ def ingest(
             "--as",
             help="play: parse every txt/md file as a play (speeches and persons artifacts; a file in no known "
             "speaker layout is reported and kept as prose); prose: parse no file as a play. Default: detect plays "
-            "when plays.detect is true (layout from plays.layout, auto-detected per file).",
+            "when plays.detect is true (layout from plays.layout, auto-detected per file). mastodon / twitter: the "
+            "paths are account archives (zip or folder; recognised without --as too) -> the posts artifact.",
         ),
     ] = None,
 ) -> None:
     """Read txt, md, html, pdf and csv files into the documents artifact (plays also into speeches and persons)."""
+    from doctune.ingest.social.detect import split_archives
     from doctune.stages import ingest as stage
+    from doctune.stages import social_ingest
 
-    if as_kind not in (None, "play", "prose"):
-        raise typer.BadParameter("expected play or prose", param_hint="--as")
+    if as_kind not in (None, "play", "prose", "mastodon", "twitter"):
+        raise typer.BadParameter("expected play, prose, mastodon or twitter", param_hint="--as")
+    archives, paths = split_archives(list(paths or []), as_kind)  # Mastodon / Twitter archives -> posts
+    if archives:
+        run_stage(social_ingest.run, config, set_, workspace, paths=archives, as_kind=as_kind)
+        if not paths:
+            return
 
     def ingest_and_report_plays(cfg, ws, **kwargs):
         result = stage.run(cfg, ws, **kwargs)
@@ -76,7 +84,7 @@ def ingest(
             console.print(f"  play {source}: {layout}, {detail}{unresolved}", markup=False, highlight=False)
         return result
 
-    run_stage(ingest_and_report_plays, config, set_, workspace, paths=[str(p) for p in paths or []], as_kind=as_kind)
+    run_stage(ingest_and_report_plays, config, set_, workspace, paths=paths, as_kind=as_kind)
 
 
 @app.command()

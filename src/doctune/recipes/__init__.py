@@ -25,6 +25,9 @@ BUILTIN: dict[str, str] = {
     "multihop": "doctune.recipes.qa:MultihopRecipe",
     "rephrase": "doctune.recipes.qa:RephraseRecipe",
     "character": "doctune.recipes.character:CharacterRecipe",
+    "replies": "doctune.recipes.replies:RepliesRecipe",
+    "likes": "doctune.recipes.likes:LikesRecipe",
+    "voice": "doctune.recipes.voice:VoiceRecipe",
 }
 ENTRY_POINT_GROUP = "doctune.recipes"
 

@@ -132,6 +132,8 @@ def run(
     compare = [registry.get(i) for i in config.fidelity.compare_students]
     benches = _benches(workspace, [*entries, *[e for e in compare if e.id not in {x.id for x in entries}]])
     ev = config.evaluate
+    if hasattr(recipe, "prepare_eval"):  # reply scorers built from the workspace (e.g. replies' sounds_like_me)
+        recipe.prepare_eval(config, workspace, examples)
     report = evaluate_recipe_models(
         recipe,
         examples,
@@ -144,6 +146,8 @@ def run(
         ev.confidence,
         ev.seed,
     )
+    if hasattr(recipe, "extra_report"):  # recipe-level scores beside the per-example ones (e.g. likes' ROC AUC)
+        report["extra"] = recipe.extra_report(config, workspace, examples, entries, benches)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     reports = workspace.root / "reports"
     json_name = f"recipe-{recipe.name}-{stamp}.json"

@@ -32,7 +32,7 @@ def run(
     ``prose`` none; ``None`` detects plays when ``plays.detect`` is on."""
     if as_kind not in (None, "play", "prose"):
         raise ConfigError(f"ingest --as: expected play or prose, got {as_kind!r}")
-    chosen = list(paths) if paths else list(config.ingest.paths)
+    chosen = list(paths) if paths else documents_paths(config)
     if not chosen:
         raise ConfigError("nothing to ingest: give paths on the command line or set ingest.paths in the config")
     run = workspace.start_run("ingest", config)
@@ -91,3 +91,10 @@ def _count_formats(docs: list[Document]) -> dict[str, int]:
     for d in docs:
         counts[d.format] = counts.get(d.format, 0) + 1
     return counts
+
+
+def documents_paths(config: DoctuneConfig) -> list[str]:
+    """``ingest.paths`` without the social archives (those go to ``posts``: :mod:`doctune.stages.social_ingest`)."""
+    from doctune.ingest.social.detect import split_archives
+
+    return split_archives([Path(p) for p in config.ingest.paths], None)[1]

@@ -42,12 +42,12 @@ class PipelineSummary:
 
 
 def _documents_current(config: DoctuneConfig, workspace: Workspace) -> bool:
-    from doctune.stages.ingest import source_fingerprint
+    from doctune.stages.ingest import documents_paths, source_fingerprint
 
     if workspace.freshness("documents", config) != "fresh" or not config.ingest.paths:
         return False
     recorded = workspace.manifest()["documents"].stats.get("fingerprint")
-    return recorded == source_fingerprint(list(config.ingest.paths), config)
+    return recorded == source_fingerprint(documents_paths(config), config)
 
 
 def _training_current(config: DoctuneConfig, workspace: Workspace) -> bool:
@@ -66,10 +66,14 @@ QA_FAMILY = ("qa", "multihop", "rephrase")
 def steps(config: DoctuneConfig) -> list[Step]:
     """The plan of `doctune run`: ingest, then the steps of each recipe in ``config.recipes``."""
     from doctune.recipes import configured_recipes
-    from doctune.stages import ingest
+    from doctune.stages import ingest, social_ingest
 
     names = configured_recipes(config)
-    plan = [Step("ingest", "documents", ingest.run, _documents_current, must_yield="documents")]
+    plan = []
+    if ingest.documents_paths(config) or not config.ingest.paths:
+        plan.append(Step("ingest", "documents", ingest.run, _documents_current, must_yield="documents"))
+    if social_ingest.configured_archives(config):
+        plan.append(Step("ingest posts", "posts", social_ingest.run, social_ingest.posts_current, must_yield="posts"))
     if any(n in QA_FAMILY for n in names):
         plan += _qa_steps(config)
     for name in names:
