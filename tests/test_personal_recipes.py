@@ -205,3 +205,25 @@ def test_training_examples_are_scrubbed_as_configured(tmp_path):
     joined = "\n".join(texts)
     assert "jo.doe@example.org" not in joined and "7946" not in joined and "@bob" not in joined
     assert "[email]" in joined and "[phone]" in joined and "@me" in joined
+
+
+def test_sounds_like_me_classifier_must_pass_its_check_on_held_out_posts():
+    """A classifier that tells my held-out posts from others' passes; one that cannot (AUC 0.5) is not used."""
+    from doctune.recipes.replies import RepliesRecipe
+
+    posts = synthetic_posts(60)
+    cut = sorted(p.created_at for p in posts)[len(posts) // 2]
+    mine_texts = {p.text for p in posts if p.is_mine}
+
+    class Perfect:
+        def predict(self, texts):
+            return [1.0 if t in mine_texts else 0.0 for t in texts]
+
+    class Blind:
+        def predict(self, texts):
+            return [0.5 for _ in texts]
+
+    good = RepliesRecipe.check_classifier(Perfect(), posts, cut, 0.8)
+    bad = RepliesRecipe.check_classifier(Blind(), posts, cut, 0.8)
+    assert good["passed"] and good["auc"] == 1.0, good
+    assert not bad["passed"] and bad["auc"] == 0.5 and "not scored" in bad["reason"], bad

@@ -25,6 +25,13 @@ class RepliesConfig(_Section):
     classifier_min_posts: int = Field(
         10, ge=2, description="Posts per side (mine / others') the sounds-like-me classifier needs to be trained."
     )
+    classifier_min_auc: float = Field(
+        0.8,
+        ge=0.5,
+        le=1.0,
+        description="The sounds-like-me classifier's check: its ROC AUC on real posts written from the eval split on "
+        "(mine vs others', never trained on) must reach this, else sounds_like_me is not scored.",
+    )
 
 
 class LikesConfig(_Section):

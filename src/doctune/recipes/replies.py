@@ -82,6 +82,7 @@ class RepliesRecipe(Recipe):
     def __init__(self) -> None:
         self._embed: Embed | None = None
         self._classifier: EmbeddingClassifier | None = None
+        self._check: dict = {"passed": False, "reason": "not checked"}
 
     def build_examples(
         self, config: DoctuneConfig, workspace: Workspace, options: Mapping[str, Any], progress: bool = True
@@ -134,9 +135,39 @@ class RepliesRecipe(Recipe):
         cut = min((d for d in eval_dates if d), default="")
         posts = workspace.read_rows("posts", Post, config)
         try:
-            self._classifier = self.sounds_like_me_classifier(posts, cut, config, self._embed)
+            classifier = self.sounds_like_me_classifier(posts, cut, config, self._embed)
         except BaselineError as exc:
+            self._check = {"passed": False, "reason": str(exc)}
             log.warning("sounds_like_me not scored: %s", exc)
+            return
+        self._check = self.check_classifier(classifier, posts, cut, config.replies.classifier_min_auc)
+        if self._check["passed"]:
+            self._classifier = classifier
+        log.log(logging.INFO if self._check["passed"] else logging.WARNING, "sounds_like_me: %s", self._check["reason"])
+
+    @staticmethod
+    def check_classifier(classifier: EmbeddingClassifier, posts: Sequence[Post], cut: str, floor: float) -> dict:
+        """The classifier's own check: ROC AUC on real posts written from ``cut`` on (held out from its training),
+        my posts and replies vs other people's; it must reach ``floor`` before its scores mean anything."""
+        from doctune.evaluate.likes import roc_auc
+
+        held = [p for p in posts if p.resolved and p.text.strip() and p.created_at and p.created_at >= cut]
+        mine = [p.text for p in held if p.is_mine and p.kind in ("post", "reply")]
+        others = list({p.text for p in held if not p.is_mine and p.kind == "feed"})
+        if len(mine) < 5 or len(others) < 5:
+            return {"passed": False, "reason": f"too few held-out posts to check it ({len(mine)} mine, {len(others)})"}
+        scores = [float(s) for s in classifier.predict(mine + others)]
+        auc = roc_auc(scores, [1] * len(mine) + [0] * len(others))
+        passed = auc >= floor
+        reason = (
+            f"classifier ROC AUC {auc:.3f} on {len(mine)} of my held-out posts vs {len(others)} of others' "
+            f"({'passes' if passed else 'fails'} its floor {floor:.2f}{'' if passed else ': not scored'})"
+        )
+        return {"passed": passed, "auc": round(auc, 4), "mine": len(mine), "others": len(others), "reason": reason}
+
+    def extra_report(self, config, workspace, examples, entries, benches) -> dict:
+        """The sounds-like-me classifier's check, beside the scores it gave."""
+        return {"sounds_like_me_check": self._check}
 
     def sounds_like_me_classifier(
         self, posts: Sequence[Post], before: str, config: DoctuneConfig, embed: Embed
