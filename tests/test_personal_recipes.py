@@ -227,3 +227,17 @@ def test_sounds_like_me_classifier_must_pass_its_check_on_held_out_posts():
     bad = RepliesRecipe.check_classifier(Blind(), posts, cut, 0.8)
     assert good["passed"] and good["auc"] == 1.0, good
     assert not bad["passed"] and bad["auc"] == 0.5 and "not scored" in bad["reason"], bad
+
+
+def test_replies_judge_scores_only_after_passing_its_check(tmp_path):
+    """A scripted judge never passes its check: judge_in_voice is not scored, and the report says why."""
+    cfg, ws = personal_workspace(tmp_path, models={
+        "embedder": {"backend": "fake", "options": {"dims": 512}},
+        "judge": {"backend": "fake", "options": {"default_reply": '{"reason": "x", "in_character": "yes"}'}},
+    })  # fmt: skip
+    recipe, _built, split = _split("replies", cfg, ws)
+    examples = [ex.model_copy(update={"split": name}) for name, exs in split.items() for ex in exs]
+    recipe.prepare_eval(cfg, ws, examples)
+    report = recipe.extra_report(cfg, ws, examples, [], {})
+    assert not report["judge_check"]["passed"] and "scripted" in report["judge_check"]["reason"]
+    assert "judge_in_voice" not in recipe.score_reply(examples[-1], "@someone sounds great")

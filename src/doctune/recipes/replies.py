@@ -76,13 +76,15 @@ class RepliesRecipe(Recipe):
     inputs = ("posts",)
     config_sections = ("replies",)
     fields_model = RepliesFields
-    metrics = ("perplexity", "reply_similarity", "token_f1", "sounds_like_me")
+    metrics = ("perplexity", "reply_similarity", "token_f1", "sounds_like_me", "judge_in_voice")
     gate = GateSpec(metric="sounds_like_me", split="eval", higher_is_better=True)
 
     def __init__(self) -> None:
         self._embed: Embed | None = None
         self._classifier: EmbeddingClassifier | None = None
         self._check: dict = {"passed": False, "reason": "not checked"}
+        self._judge: Any = None
+        self._judge_check: dict = {"passed": False, "reason": "not checked"}
 
     def build_examples(
         self, config: DoctuneConfig, workspace: Workspace, options: Mapping[str, Any], progress: bool = True
@@ -131,6 +133,7 @@ class RepliesRecipe(Recipe):
         from doctune.rank.baseline import BaselineError, workspace_embed
 
         self._embed = workspace_embed(config, workspace)
+        self._open_judge(config, workspace, examples)
         eval_dates = [str(e.field_values().get("created_at", "")) for e in examples if e.split == "eval"]
         cut = min((d for d in eval_dates if d), default="")
         posts = workspace.read_rows("posts", Post, config)
@@ -165,9 +168,22 @@ class RepliesRecipe(Recipe):
         )
         return {"passed": passed, "auc": round(auc, 4), "mine": len(mine), "others": len(others), "reason": reason}
 
+    def _open_judge(self, config: DoctuneConfig, workspace: Workspace, examples: Sequence[Example]) -> None:
+        """The ``judge`` role, used only after it passed its check on held-out examples: my real reply to a thread
+        judged yes (in my voice, fitting the thread), an assistant-style reply no (``open_checked_judge``)."""
+        from doctune.evaluate.in_character import open_checked_judge
+
+        self._judge, self._judge_check = open_checked_judge(config, workspace, examples, "eval")
+        self._judge_check = {k: v for k, v in self._judge_check.items() if k != "cases"}
+        log.log(
+            logging.INFO if self._judge is not None else logging.WARNING,
+            "judge_in_voice: %s",
+            self._judge_check["reason"] + ("" if self._judge is not None else ": not scored"),
+        )
+
     def extra_report(self, config, workspace, examples, entries, benches) -> dict:
-        """The sounds-like-me classifier's check, beside the scores it gave."""
-        return {"sounds_like_me_check": self._check}
+        """The checks of the sounds-like-me classifier and of the judge, beside the scores they gave."""
+        return {"sounds_like_me_check": self._check, "judge_check": self._judge_check}
 
     def sounds_like_me_classifier(
         self, posts: Sequence[Post], before: str, config: DoctuneConfig, embed: Embed
@@ -196,4 +212,11 @@ class RepliesRecipe(Recipe):
             scores["reply_similarity"] = float(embedding_similarity(vecs[:1], vecs[1:])[0])
         if self._classifier is not None:
             scores["sounds_like_me"] = float(self._classifier.predict([reply or " "])[0])
+        if self._judge is not None:
+            from doctune.evaluate.in_character import judge_in_character
+
+            try:
+                scores["judge_in_voice"] = float(judge_in_character(self._judge, example, reply))
+            except Exception as exc:  # a failed judge call leaves this reply unjudged, never a guess
+                log.warning("judge_in_voice: %s not judged: %s", example.example_id, exc)
         return scores
