@@ -14,7 +14,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench clean browser gguf-tools
+.PHONY: install demo personal-demo test lint bench clean browser gguf-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: $(STAMP)
 	$(BIN)/doctune --workspace $(WORK) run doctune.yaml
 	$(BIN)/doctune --workspace $(WORK) status
 	@echo "artifacts are in $(WORK)/artifacts (manifest: $(WORK)/manifest.json)"
+
+# the personal-data demo: a synthetic Mastodon account (with its answer key) -> replies and likes models -> rank
+personal-demo: $(STAMP)
+	$(BIN)/python scripts/synthetic_account.py --out examples/personal/ --seed 0
+	$(BIN)/doctune -c examples/personal.yaml run
+	$(BIN)/doctune -c examples/personal.yaml rank examples/personal/feed_unseen.json --top 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
