@@ -14,7 +14,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo personal-demo test lint bench clean browser gguf-tools
+.PHONY: install demo personal-demo knowledge-demo test lint bench clean browser gguf-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,21 @@ personal-demo: $(STAMP)
 	$(BIN)/python scripts/synthetic_account.py --out examples/personal/ --seed 0
 	$(BIN)/doctune -c examples/personal.yaml run
 	$(BIN)/doctune -c examples/personal.yaml rank examples/personal/feed_unseen.json --top 10
+
+# knowledge recipes on two example documents (examples/knowledge.yaml): graph, wiki, mind maps and dialogues with
+# the embedded model (timed), the graph scored against the hand-labelled gold set, then the kg recipe trained and
+# evaluated ("does graph context help?")
+KNOWLEDGE := $(BIN)/doctune -c examples/knowledge.yaml
+knowledge-demo: $(STAMP)
+	$(KNOWLEDGE) ingest
+	$(KNOWLEDGE) chunk
+	@start=$$(date +%s); for recipe in kg wiki mindmap dialogue; do $(KNOWLEDGE) generate $$recipe || exit 1; done; \
+		echo "graph, wiki, mind maps and dialogues built in $$(( $$(date +%s) - start )) s"
+	$(BIN)/python scripts/kg_gold_score.py knowledge-work
+	$(KNOWLEDGE) curate examples kg
+	$(KNOWLEDGE) train --recipe kg
+	$(KNOWLEDGE) eval --recipe kg
+	$(KNOWLEDGE) status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

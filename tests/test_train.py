@@ -296,3 +296,27 @@ def test_device_and_precision_follow_the_hardware_unless_configured(monkeypatch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device(TrainConfig()) == ("cpu", "fp32")
     assert resolve_device(TrainConfig(precision="bf16")) == ("cpu", "bf16")  # CPU autocast, on request only
+
+
+def test_multi_turn_trains_every_assistant_turn_and_nothing_else(tokenizer):
+    messages = [
+        {"role": "system", "content": "You are the expert in a dialogue."},
+        {"role": "user", "content": "Novice: What is R?"},
+        {"role": "assistant", "content": "R is a suite of software facilities."},
+        {"role": "user", "content": "Sceptic: Where does it say so?"},
+        {"role": "assistant", "content": "The introduction says it."},
+    ]
+    example = tokenize_example(messages, tokenizer)
+    ids, labels = example["input_ids"], example["labels"]
+    runs, current = [], []
+    for i, label in enumerate(labels):
+        if label != IGNORE_INDEX:
+            assert ids[i] == label
+            current.append(label)
+        elif current:
+            runs.append(tokenizer.decode(current))
+            current = []
+    if current:
+        runs.append(tokenizer.decode(current))
+    assert runs == ["R is a suite of software facilities.<|im_end|>", "The introduction says it.<|im_end|>"]
+    assert "Sceptic" not in "".join(runs) and "Novice" not in "".join(runs)

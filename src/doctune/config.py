@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from doctune.config_converse import ConverseConfig
+from doctune.config_knowledge import DialogueConfig, KGConfig, MindmapConfig, WikiConfig
 from doctune.config_personal import LikesConfig, RankConfig, RepliesConfig, VoiceConfig
 from doctune.config_recipes import CharacterConfig, FidelityConfig, PlaysConfig
 from doctune.config_search import SearchConfig
@@ -372,6 +373,10 @@ class DoctuneConfig(Section):
     likes: LikesConfig = Field(default_factory=LikesConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     rank: RankConfig = Field(default_factory=RankConfig)
+    kg: KGConfig = Field(default_factory=KGConfig)
+    wiki: WikiConfig = Field(default_factory=WikiConfig)
+    mindmap: MindmapConfig = Field(default_factory=MindmapConfig)
+    dialogue: DialogueConfig = Field(default_factory=DialogueConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

@@ -108,6 +108,11 @@ ARTIFACT_PRODUCERS["dataset_qa"] = ARTIFACT_PRODUCERS["dataset"]
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["posts"] = ("ingest", ("ingest", "social"))  # social archives (doctune.stages.social_ingest)
+#: the knowledge recipes' side artifacts, written by their generate step with examples_<recipe>
+for _name in ("kg_mentions", "kg_relations", "kg_nodes", "kg_edges", "kg_communities", "kg_merges"):
+    ARTIFACT_PRODUCERS[_name] = ("generate kg", ("kg",))
+ARTIFACT_PRODUCERS["wiki_articles"] = ("generate wiki", ("wiki",))
+ARTIFACT_PRODUCERS["mindmap_nodes"] = ("generate mindmap", ("mindmap",))
 #: human review decisions (``doctune review``, the workbench): appended one at a time, no config section
 ARTIFACT_PRODUCERS["reviews"] = ("review", ())
 

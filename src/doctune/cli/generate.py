@@ -40,6 +40,18 @@ def generate_cmd(
     character  per speech: character card + preceding speeches -> the
                real speech (`doctune ingest` a play first)
                -> examples_character
+    kg         entities and relations per chunk (each relation checked
+               against its cited span), canonical graph, communities ->
+               kg_* artifacts, kg/graph.{graphml,json,html}; path
+               questions with and without graph context -> examples_kg
+    wiki       an article per important entity, every sentence cited and
+               verified, [[links]], a spider within wiki.max_articles ->
+               wiki_articles, wiki/index.html (run `generate kg` first)
+    mindmap    per document an outline whose points cite source spans,
+               grown to cover every chunk -> mindmap_nodes,
+               mindmap/*.md (markmap), mindmap/index.html
+    dialogue   brainstorming dialogues between dialogue.personas, every
+               claim cited -> examples_dialogue, dialogues/dialogues.md
     other      -> examples_<recipe>
 
     Next: `doctune curate examples RECIPE` (for the QA family it runs `doctune curate`).

@@ -125,6 +125,9 @@ def chat_cmd(
         bool | None, typer.Option("--bias/--no-bias", show_default=False, help="With --character: logit bias.")
     ] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens (without --character).")] = 256,
+    kg: Annotated[
+        bool, typer.Option("--kg", help="Start with graph context on (/kg on|off switches; needs `generate kg`).")
+    ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workspace: WorkspaceOpt = None,
@@ -137,6 +140,8 @@ def chat_cmd(
                                                base model and her card)
     doctune chat --character HAMLET base       Hamlet's card on the base model
     doctune chat --character HAMLET --no-rag
+    doctune chat --kg                          each question with its knowledge
+                                               graph context (/kg on|off)
 
     \b
     With --character: /rag on|off, /bias on|off, /adapter on|off, /character NAME,
@@ -154,7 +159,7 @@ def chat_cmd(
 
             converse.run_character_chat(cfg, ws, character, model_id, rag=rag, bias=bias)
             return
-        stage.run_chat(cfg, ws, model_id, max_new_tokens=max_new_tokens)
+        stage.run_chat(cfg, ws, model_id, max_new_tokens=max_new_tokens, kg=kg)
     except (ConfigError, RegistryError, FileNotFoundError, UnknownCharacter, StaleArtifactError) as exc:
         raise fail(str(exc)) from None
 

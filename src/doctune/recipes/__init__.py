@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from doctune.config import ConfigError
-from doctune.recipes.base import GateSpec, Recipe, RecipeOutput
+from doctune.recipes.base import GateSpec, Recipe, RecipeOutput, SideArtifact
 
 if TYPE_CHECKING:
     from doctune.config import DoctuneConfig
@@ -28,6 +28,10 @@ BUILTIN: dict[str, str] = {
     "replies": "doctune.recipes.replies:RepliesRecipe",
     "likes": "doctune.recipes.likes:LikesRecipe",
     "voice": "doctune.recipes.voice:VoiceRecipe",
+    "kg": "doctune.recipes.kg:KGRecipe",
+    "wiki": "doctune.recipes.wiki:WikiRecipe",
+    "mindmap": "doctune.recipes.mindmap:MindmapRecipe",
+    "dialogue": "doctune.recipes.dialogue:DialogueRecipe",
 }
 ENTRY_POINT_GROUP = "doctune.recipes"
 
@@ -88,6 +92,7 @@ __all__ = [
     "GateSpec",
     "Recipe",
     "RecipeOutput",
+    "SideArtifact",
     "UnknownRecipe",
     "available",
     "configured_recipes",

@@ -54,12 +54,26 @@ class NoFields(BaseModel):
 
 
 @dataclass
+class SideArtifact:
+    """An artifact a recipe makes besides its examples (the knowledge graph's nodes, a wiki's articles): written by
+    the generate stage in the same run, before ``examples_<recipe>``, with the recipe's inputs."""
+
+    name: str
+    rows: Sequence[BaseModel]
+    row_type: type[BaseModel]
+    errors: list[dict[str, str]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RecipeOutput:
-    """What :meth:`Recipe.build_examples` made: examples, inputs it could not use (with reasons), and counts."""
+    """What :meth:`Recipe.build_examples` made: examples, inputs it could not use (with reasons), counts, and any
+    side artifacts (:class:`SideArtifact`)."""
 
     examples: list[Example]
     errors: list[dict[str, str]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[SideArtifact] = field(default_factory=list)
 
 
 class Recipe:

@@ -35,6 +35,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("review", "/review", "Review"),
     ("compare", "/compare", "Compare"),
     ("models", "/models", "Models"),
+    ("knowledge", "/knowledge", "Knowledge"),
     ("talk", "/talk", "Talk"),
 )
 

@@ -154,6 +154,8 @@ def run(
     report["gate"] = _record_gates(registry, report, f"reports/{json_name}")
     outputs = {"report": str(write_json(report, reports / json_name))}
     stats: dict[str, Any] = {"markdown": markdown_summary(report), "gate": report["gate"]}
+    if "extra" in report and hasattr(recipe, "extra_markdown"):  # e.g. kg's "does graph context help?" table
+        stats["markdown"] += "\n\n" + recipe.extra_markdown(report["extra"])
     if FIDELITY_METRICS & set(recipe.metrics) and recipe.adapter_field:
         fid = config.fidelity
         try:

@@ -36,6 +36,12 @@ def run(
         return chosen.generate(config, workspace, options or {}, progress)
     run_ = workspace.start_run(f"generate {chosen.name}", config)
     out = chosen.build_examples(config, workspace, options or {}, progress)
+    outputs = {}
+    for side in out.artifacts:  # e.g. the knowledge graph's nodes and edges, before the examples made from them
+        side_rec = run_.write_artifact(
+            side.name, side.rows, side.row_type, inputs=chosen.inputs, errors=side.errors, stats=side.stats
+        )
+        outputs[side.name] = str(workspace.root / side_rec.path)
     artifact = f"examples_{chosen.name}"
     per_key = Counter(chosen.adapter_key(e) or "all" for e in out.examples)
     stats = {"recipe": chosen.name, "per_adapter": dict(per_key), **out.stats}
@@ -45,7 +51,7 @@ def run(
         raise NothingUsable(f"generate {chosen.name}: no example was made{first}")
     return StageResult(
         stage=f"generate {chosen.name}",
-        outputs={artifact: str(workspace.root / rec.path)},
+        outputs={**outputs, artifact: str(workspace.root / rec.path)},
         counts={"examples": len(out.examples), "errors": len(out.errors)},
         errors=out.errors,
         stats=stats,

@@ -55,12 +55,42 @@ def run_chat(
     read_line: Callable[[str], str] = input,
     write: Callable[[str], object] = sys.stdout.write,
     max_new_tokens: int = 256,
+    kg: bool = False,
 ) -> list[dict]:
     """A terminal chat with a registered model (or ``base``: the configured student's base model), system prompt
-    from the config, streamed."""
+    from the config, streamed; ``/kg on|off`` (``kg``: on from the start) when the workspace has a knowledge graph."""
     from doctune.train.chat import chat_loop, load_chat_model
 
     _, weights, base = resolve_model(workspace, model_id, config)
+    graph_context = _graph_context(config, workspace)
+    if kg and graph_context is None:
+        raise FileNotFoundError("no knowledge graph in this workspace: run `doctune generate kg` first")
     model, tokenizer = load_chat_model(weights, base)
     prompt = config.train.system_prompt if config.train.system_prompt is not None else config.export.system_prompt
-    return chat_loop(model, tokenizer, prompt or None, read_line=read_line, write=write, max_new_tokens=max_new_tokens)
+    return chat_loop(
+        model,
+        tokenizer,
+        prompt or None,
+        read_line=read_line,
+        write=write,
+        max_new_tokens=max_new_tokens,
+        graph_context=graph_context,
+        kg=kg,
+    )
+
+
+def _graph_context(config: DoctuneConfig, workspace: Workspace) -> Callable[[str], str] | None:
+    """question -> its graph context, from the workspace's ``kg_nodes``/``kg_edges``; None when there is no graph."""
+    from doctune.knowledge.context import GraphIndex
+    from doctune.knowledge.rows import KGEdge, KGNode
+    from doctune.workspace import StaleArtifactError
+
+    try:
+        nodes = workspace.read_rows("kg_nodes", KGNode, config)
+        edges = workspace.read_rows("kg_edges", KGEdge, config)
+    except StaleArtifactError as exc:
+        log.info("chat: no graph context (%s)", exc)
+        return None
+    index = GraphIndex(nodes, edges)
+    k = config.kg.context_edges
+    return lambda question: index.context_for(question, k)

@@ -2,7 +2,9 @@
 
 :func:`load_chat_model` loads the base model alone, the base model with a LoRA adapter on top, or a fully
 fine-tuned model; :func:`chat_loop` runs the conversation. Decoding is greedy, so answers are reproducible.
-Commands: ``/reset`` clears the history, ``/exit`` (or end of input) ends the chat.
+Commands: ``/reset`` clears the history, ``/exit`` (or end of input) ends the chat, and, when the workspace has a
+knowledge graph, ``/kg on|off`` gives the model the graph context of each question (the relations of the entities it
+names, as in the kg recipe's "graph as context" examples; ``/kg`` shows the state and the last context).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 
 EXIT_COMMAND = "/exit"
 RESET_COMMAND = "/reset"
+KG_COMMAND = "/kg"
 
 
 def _has_tokenizer(folder: Path) -> bool:
@@ -123,16 +126,24 @@ def chat_loop(
     write: Callable[[str], Any] = sys.stdout.write,
     max_new_tokens: int = 256,
     prompt: str = "> ",
+    graph_context: Callable[[str], str] | None = None,
+    kg: bool = False,
 ) -> list[dict[str, str]]:
     """Chat in the terminal until ``/exit`` or end of input; returns the conversation's turns since the last reset.
 
     Each user line is added to the history, the whole conversation (``system_prompt`` first, when given) goes
     through the chat template, and the answer is streamed to ``write`` token by token, then kept in the history.
     ``/reset`` forgets the conversation; blank lines are ignored. ``read_line(prompt)`` reads one line
-    (``input`` by default; ``EOFError`` or ``KeyboardInterrupt`` ends the chat).
+    (``input`` by default; ``EOFError`` or ``KeyboardInterrupt`` ends the chat). With ``graph_context`` (a question ->
+    its graph context, "" when the graph knows none of its names), ``/kg on|off`` switches it (``kg``: the start
+    state); when on, the line the model sees is the context followed by the question, the history keeps the line.
     """
+    from doctune.knowledge.context import with_context
+
     history: list[dict[str, str]] = []
-    write(f"Chat ({RESET_COMMAND} clears the conversation, {EXIT_COMMAND} or Ctrl-D ends it)\n")
+    last_context = ""
+    kg_help = f", {KG_COMMAND} on|off graph context" if graph_context is not None else ""
+    write(f"Chat ({RESET_COMMAND} clears the conversation{kg_help}, {EXIT_COMMAND} or Ctrl-D ends it)\n")
     while True:
         try:
             line = read_line(prompt)
@@ -148,8 +159,24 @@ def chat_loop(
             history = []
             write("(conversation cleared)\n")
             continue
+        if text.split()[0] == KG_COMMAND:
+            arg = text[len(KG_COMMAND) :].strip().lower()
+            if graph_context is None:
+                write("no knowledge graph in this workspace: run `doctune generate kg` first\n")
+            elif arg in ("on", "off"):
+                kg = arg == "on"
+                write(f"kg: {'on' if kg else 'off'}\n")
+            elif arg:
+                write(f"usage: {KG_COMMAND} on|off\n")
+            else:
+                write(f"kg: {'on' if kg else 'off'}\n" + (f"last context:\n{last_context}\n" if last_context else ""))
+            continue
         history.append({"role": "user", "content": text})
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + history
+        turns = list(history)
+        if kg and graph_context is not None:
+            last_context = graph_context(text)
+            turns[-1] = {"role": "user", "content": with_context(text, last_context)}
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + turns
         reply = generate_streamed(model, tokenizer, messages, write, max_new_tokens=max_new_tokens)
         write("\n")
         history.append({"role": "assistant", "content": reply})

@@ -1,9 +1,9 @@
 """Training examples: curated items -> chat messages -> token ids with completion-only labels.
 
 An example is ``{"messages": [system?, user (question), assistant (answer)]}``, the same records as the chat
-JSONL export. :func:`tokenize_example` renders it with the base model's chat template and builds ``labels``
-where every prompt token (system, user and the assistant header) is ``-100`` and only the answer tokens plus the
-end-of-turn token are trained; whatever the template writes after the end-of-turn token (SmolLM2: a newline) is
+JSONL export, or a multi-turn conversation (a brainstorming dialogue). :func:`tokenize_example` renders it with the
+base model's chat template and builds ``labels`` where every prompt token (system, user turns and the assistant
+headers) is ``-100`` and only the assistant turns' tokens plus their end-of-turn tokens are trained; whatever the template writes after the end-of-turn token (SmolLM2: a newline) is
 masked too.
 
 Why not TRL's masking: ``assistant_only_loss`` needs ``{% generation %}`` markers that SmolLM2's template lacks
@@ -68,24 +68,31 @@ def end_of_turn_id(tokenizer: Any) -> int | None:
 def tokenize_example(messages: Messages, tokenizer: Any, max_length: int | None = None) -> dict[str, list[int]] | None:
     """``input_ids`` and completion-only ``labels`` of one conversation whose last message is the assistant's.
 
-    The prompt is the conversation without its last message, rendered with the generation prompt; it must be a
-    prefix of the rendered conversation (a ``ValueError`` says so otherwise). Labels are ``-100`` up to the end of
-    the prompt and after the first end-of-turn token of the answer. ``max_length`` cuts the sequence at the end;
-    ``None`` is returned when no trained token is left.
+    Every assistant turn is trained (a multi-turn dialogue trains the assistant persona's turns only; a one-turn
+    example its answer): for each assistant message, the conversation up to it, rendered with the generation
+    prompt, must be a prefix of the rendered conversation (a ``ValueError`` says so otherwise); the turn's tokens up
+    to and including its first end-of-turn token are labelled, everything else (system, user turns, assistant
+    headers, what the template writes after an end-of-turn token) is ``-100``. ``max_length`` cuts the sequence at
+    the end; ``None`` is returned when no trained token is left.
     """
     if not messages or messages[-1]["role"] != "assistant":
         raise ValueError("the last message of a training example must be the assistant's")
-    prompt_ids = _chat_ids(tokenizer, messages[:-1], add_generation_prompt=True)
     full_ids = _chat_ids(tokenizer, messages, add_generation_prompt=False)
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ValueError(
-            "the chat template does not render the prompt as a prefix of the whole conversation; "
-            "completion-only labels cannot be built"
-        )
-    completion = full_ids[len(prompt_ids) :]
+    labels = [IGNORE_INDEX] * len(full_ids)
     eot = end_of_turn_id(tokenizer)
-    trained = completion.index(eot) + 1 if eot is not None and eot in completion else len(completion)
-    labels = [IGNORE_INDEX] * len(prompt_ids) + completion[:trained] + [IGNORE_INDEX] * (len(completion) - trained)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt_ids = _chat_ids(tokenizer, messages[:i], add_generation_prompt=True)
+        upto_ids = full_ids if i == len(messages) - 1 else _chat_ids(tokenizer, messages[: i + 1], False)
+        if full_ids[: len(prompt_ids)] != prompt_ids or full_ids[: len(upto_ids)] != upto_ids:
+            raise ValueError(
+                "the chat template does not render the prompt as a prefix of the whole conversation; "
+                "completion-only labels cannot be built"
+            )
+        turn = full_ids[len(prompt_ids) : len(upto_ids)]
+        trained = turn.index(eot) + 1 if eot is not None and eot in turn else len(turn)
+        labels[len(prompt_ids) : len(prompt_ids) + trained] = turn[:trained]
     if max_length is not None:
         full_ids, labels = full_ids[:max_length], labels[:max_length]
     if all(label == IGNORE_INDEX for label in labels):
