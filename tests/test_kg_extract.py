@@ -157,6 +157,41 @@ def test_no_relation_from_the_object_of_a_preposition_or_across_a_clause():
     assert (cand.source, cand.phrase, cand.target) == ("Statistical Models in S", "edited by", "Trevor J. Hastie")
 
 
+def test_no_relation_from_a_noun_modifier_across_a_conjunction_or_ending_in_a_modifier():
+    text = "A *namespace* is a mapping. Most namespaces are currently implemented as Python dictionaries."
+    assert sentence_relations(chunk_of(text), find_mentions(chunk_of(text)), max_words=8) == []
+    text = "A *scope* is a textual region of a Python program. The *scope* is a textual region of Python."
+    triples = {
+        (c.source, c.phrase, c.target) for c in sentence_relations(chunk_of(text), find_mentions(chunk_of(text)), 8)
+    }
+    assert triples == {("scope", "is a textual region of", "Python")}  # only where Python is not a modifier
+    text = "Here Pascal is a language and Python is a snake. Pascal was written as the first Python."
+    assert sentence_relations(chunk_of(text), find_mentions(chunk_of(text)), max_words=8) == []
+
+
+def test_example_code_identifiers_and_common_capitalised_words_are_not_entities():
+    text = (
+        "In the expression `modname.funcname`, `modname` is a module object and `funcname` is an attribute of it. "
+        "Use the `global` statement, `help()` and `__dict__`. Note how *spam* changed; see the Web and the "
+        "Start In field of Windows.\n\n```\ndef scope_test():\n    spam = 1\n```\n\nThe start is near."
+    )
+    found = names_types(chunk_of(text))
+    assert not {"modname", "funcname", "modname.funcname", "spam", "Web", "Start"} & set(found)
+    assert {"global statement", "help()", "__dict__", "Windows"} <= set(found)
+
+
+def test_document_terms_are_found_in_every_chunk_of_the_document():
+    first = chunk_of("A *namespace* is a mapping from names to objects.", "c1", "d1")
+    second = chunk_of("Namespaces are created at different moments. The namespace of Python modules lives on.", "c2")
+    other = chunk_of("The namespace of this other document.", "c3", "d2")
+    client = client_for("kg-label-empty", _label_script(""))
+    result = extract_chunks([first, second, other], client, "span", KGConfig(), progress=False)
+    by_chunk = {(m.chunk_id, m.name, m.type) for m in result.mentions}
+    assert ("c2", "namespace", "concept") in by_chunk  # defined in c1, found in c2 (plural, sentence start)
+    assert not any(c == "c3" and n == "namespace" for c, n, _ in by_chunk)  # another document: not its term
+    assert "namespace" not in {m.name for m in find_mentions(second)}  # without the document's terms
+
+
 def test_check_relation_rejects_a_missing_endpoint_and_an_ungrounded_description():
     chunk = chunk_of(PREFACE)
     citation = cite_in_chunk("To quit the R program the command is q().", chunk)
@@ -165,6 +200,7 @@ def test_check_relation_rejects_a_missing_endpoint_and_an_ungrounded_description
     assert check_relation("R program", "is quit with", "SPSS", citation) == ["endpoint_not_in_citation"]
     assert check_relation("R program", "", "q()", citation) == ["empty_relation"]
     assert check_relation("R program", "is", "the R programs", citation) == ["self_loop"]
+    assert check_relation("R program", "is an", "q()", citation) == ["bare_copula"]
     ungrounded = check_relation("R program", "is quit with", "q()", citation, description="It deletes every file.")
     assert "ungrounded" in ungrounded
     # an alias named in the span stands for the endpoint
@@ -307,7 +343,7 @@ def test_span_extraction_over_the_example_documents(example_chunks, stem):
     client = client_for("kg-label-empty", _label_script(""))  # every label is refused: source phrases only
     result = extract_chunks(chunks, client, "span", KGConfig(), progress=False)
     assert len(result.mentions) >= 15
-    assert len(result.relations) >= 5
+    assert len(result.relations) >= {"r-intro-excerpt": 15, "python-tutorial-classes": 3}[stem]
     assert all(r.label_method == "source" for r in result.relations)
     by_chunk = {c.chunk_id: c for c in chunks}
     for rel in result.relations:

@@ -40,6 +40,7 @@ from doctune.generate.cite_first import MIN_CHARS, candidate_sentences, sentence
 from doctune.generate.span_items import PlannedItem, SpanItemWriter, cited_text
 from doctune.generate.spans import choose_span
 from doctune.knowledge.claims import cite_in_chunk, cite_in_chunks, verify_claim
+from doctune.knowledge.dialogue_plans import PHRASES, PLANS
 from doctune.llm import BackendError, CallParams, Message, StructuredOutputError
 from doctune.prompts import render_prompt
 from doctune.records import Chunk, Citation, Document
@@ -69,36 +70,6 @@ _SECTION_NUMBER = re.compile(r"^\d+(?:\.\d+)*\s")
 MIN_TURNS = 4
 QUESTION_PARAMS = CallParams(temperature=0.0, max_tokens=48, seed=0)
 ONE_CALL_PARAMS = CallParams(temperature=0.0, max_tokens=2000, seed=0)
-#: the plans: (step, role, what the role does in it); roles are cast by :func:`cast_personas`
-PLANS: dict[str, list[tuple[str, str, str]]] = {
-    "brainstorm": [("pitch", "assistant", "states fact 1 as a starting idea"),
-                   ("questions", "novice", "asks a simple question that fact 2 answers"),
-                   ("answer", "assistant", "answers with fact 2"),
-                   ("critique", "sceptic", "asks where the document supports this, and what about fact 3"),
-                   ("revision", "assistant", "restates the idea with fact 3 and lists every claim")],
-    "debate": [("claim", "assistant", "states fact 1 as a claim"), ("counter", "sceptic", "challenges it with fact 2"),
-               ("reply", "assistant", "reconciles fact 2 with fact 1, citing both"),
-               ("closing", "novice", "asks a question that fact 3 answers"),
-               ("closing", "assistant", "answers with fact 3")],
-}  # fmt: skip
-_PHRASES = {
-    "pitch": ("Here is an idea to start from, in {title}: {fact}", "Let me open with a point from {title}. {fact}",
-              "A good starting point: {fact}"),
-    "answer": ("{answer}. In the document's words: {fact}", "In short: {answer}. The document says: {fact}",
-               "{answer}. Here is the passage: {fact}"),
-    "critique": ("Where does the document actually support that?{more}", "I am not convinced yet. Which passage "
-                 "says so?{more}", "That sounds plausible, but is it in the text?{more}"),
-    "revision": ("Fair point. Here is the idea again, with its sources. {fact}",
-                 "Let me revise it and stick to the text. {fact}",
-                 "Good challenge. Restated from the document: {fact}"),
-    "ask": ("What else does the document say about {about}?", "Can you tell me more about {about}?",
-            "What does the text say next about {about}?"),
-    "claim": ("My claim, straight from {title}: {fact}", "I would argue this, from {title}: {fact}"),
-    "counter": ("But the document also says: {fact} Does that not change the picture?",
-                "Not so fast. The text also says: {fact} How does that fit?"),
-    "reply": ("Both hold, and they fit together. {first} And the document also says: {fact}",
-              "There is no conflict. {first} At the same time: {fact}"),
-}  # fmt: skip
 
 
 @dataclass
@@ -277,7 +248,7 @@ def span_dialogue(
         return flat(facts[j][0]), claims[j]
 
     def phrase(step: str, **values: str) -> str:
-        bank = _PHRASES[step.rstrip("0123456789")]
+        bank = PHRASES[step.rstrip("0123456789")]
         return _pick(bank, dialogue_id, step).format(title=doc.title, **values)
 
     def ask_and_answer(i: int, step_q: str, step_a: str) -> list[Turn]:

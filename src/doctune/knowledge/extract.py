@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from doctune.config_knowledge import KGConfig
 from doctune.jobs import Job, run_jobs
 from doctune.knowledge.claims import cite_in_chunk, verify_claim
-from doctune.knowledge.mentions import find_mentions, mention_id
+from doctune.knowledge.mentions import find_mentions, mention_id, term_of
 from doctune.knowledge.names import name_key
 from doctune.knowledge.relations import (
     RelationCandidate,
@@ -173,6 +173,25 @@ class SpanExtractor:
         self.params = params
         self.cfg = cfg
         self.verifier = verifier
+        #: per doc_id: (the document's terms, the document's text), set by :meth:`prepare`
+        self.documents: dict[str, tuple[frozenset[str], str]] = {}
+
+    def prepare(self, chunks: Sequence[Chunk]) -> None:
+        """First pass over each document's chunks: its text and its terms, the lower-case concepts it defines or
+        emphasises in any chunk (:func:`~doctune.knowledge.mentions.term_of`), found then in every chunk."""
+        by_doc: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            by_doc.setdefault(chunk.doc_id, []).append(chunk)
+        for doc_id, doc_chunks in by_doc.items():
+            text = "\n\n".join(c.text for c in sorted(doc_chunks, key=lambda c: c.index))
+            terms: set[str] = set()
+            for chunk in doc_chunks:
+                try:
+                    terms.update(term_of(m) for m in find_mentions(chunk, document_text=text))
+                except Exception as exc:  # a chunk the rules cannot read gives no terms; its own job reports it
+                    log.warning("kg terms of chunk %s not read: %s", chunk.chunk_id, exc)
+            self.documents[doc_id] = (frozenset(terms - {""}), text)
+            log.debug("kg terms of %s: %s", doc_id, sorted(terms - {""}))
 
     def label(self, cand: RelationCandidate) -> tuple[str, str, str]:
         """(label, label_method, note): the model's label when it passes the checks, else the source phrase."""
@@ -193,7 +212,8 @@ class SpanExtractor:
         return label, "model", ""
 
     def extract(self, chunk: Chunk) -> ChunkExtraction:
-        mentions = find_mentions(chunk)
+        terms, text = self.documents.get(chunk.doc_id, (frozenset(), None))
+        mentions = find_mentions(chunk, terms=terms, document_text=text)
         relations: list[KGRelation] = []
         rejected: list[dict[str, str]] = []
         notes: list[str] = []
@@ -338,11 +358,12 @@ def extract_chunks(
     progress: bool = True,
     verifier=None,
 ) -> ExtractionResult:
-    """Extract from every chunk through the shared job runner; a chunk whose job fails ends with ``backend_error``."""
+    """Extract from every chunk through the shared job runner; a chunk whose job fails ends with ``backend_error``.
+    The span strategy first reads each document's terms over all its chunks (:meth:`SpanExtractor.prepare`)."""
     if strategy == "span":
-        extractor: SpanExtractor | OneCallExtractor = SpanExtractor(
-            client, params or CallParams(max_tokens=DEFAULT_LABEL_TOKENS), cfg, verifier
-        )
+        span = SpanExtractor(client, params or CallParams(max_tokens=DEFAULT_LABEL_TOKENS), cfg, verifier)
+        span.prepare(chunks)
+        extractor: SpanExtractor | OneCallExtractor = span
     elif strategy == "one_call":
         extractor = OneCallExtractor(client, params or CallParams(max_tokens=DEFAULT_EXTRACT_TOKENS), cfg, verifier)
     else:

@@ -21,62 +21,37 @@ of software, publication cues). Precision matters as much as recall: every rule 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from doctune.knowledge.claims import cite_in_chunk
 from doctune.knowledge.names import name_key
-from doctune.knowledge.relations import TextUnit, mentions_name, name_pattern, text_units
+from doctune.knowledge.relations import TextUnit, fence_spans, mentions_name, name_pattern, text_units
 from doctune.knowledge.rows import KGMention
+from doctune.knowledge.wordlists import (
+    _CODE_KEYWORDS,
+    COMMON_CAPS,
+    CONNECTORS,
+    GENERIC_NOUNS,
+    GIVEN_NAMES,
+    ORG_WORDS,
+    PLACES,
+    REF_WORDS,
+    SOFTWARE,
+    STOP,
+    TERM_STOP,
+    THING_WORDS,
+    _word_set,
+)
 from doctune.records import Chunk
 
-
-def _word_set(text: str) -> frozenset[str]:
-    """The words of ``text``, a set (the word lists below are written as text)."""
-    return frozenset(text.split())
-
-
 MASK = "\x1f"
-STOP = _word_set(
-    """The This That These Those In We It Its I A An Chapter Section Appendix Copyright Version Permission However
-    Thus Note Notes Figure Table Preface If When For On At As To By Of And Or But So Also See Most Many Some All
-    Any Each Our Your You They There Here Then Let Let’s Let's Yes No Not Please Thanks Indeed Footnotes Footnote
-    Example Examples Usually Strictly Although Before After Unlike Like Compared Outside Obviously Incidentally
-    Patched Release Edition Draft Revised Page Contents Index Introduction Overview Summary Further Either Neither
-    Both While Since Because What Which Who How Why Where Our My He She His Her Their Them Mr Mrs Dr"""
-)
-ORG_WORDS = _word_set(
-    """University Universities Laboratories Laboratory Labs Team Foundation Institute Society Inc Corporation Corp
-    Project Company Group Consortium Association Committee College School Department Council Agency Ltd LLC GmbH
-    Organization Organisation Centre Center Academy Press Bureau"""
-)
-GIVEN_NAMES = _word_set(
-    """Adam Alan Albert Alex Alexander Allan Allen Andrew Ann Anna Anne Anthony Barbara Ben Benjamin Bill Bob Brian
-    Bruce Carl Carol Charles Chris Christopher Daniel David Dennis Donald Doug Douglas Edward Elizabeth Emily Emma
-    Eric Frank Fred Gary George Grace Guido Harry Helen Henry Ian Jack Jacob James Jane Jason Jeff Jennifer Jim
-    Joe John Jonathan Joseph Julia Karen Ken Kenneth Kevin Larry Laura Linda Linus Lisa Margaret Maria Mark Martin
-    Mary Matthew Michael Mike Nancy Nicholas Patrick Paul Peter Philip Ray Richard Rick Robert Ross Ryan Sam
-    Samuel Sarah Scott Simon Stephen Steve Steven Susan Thomas Tim Timothy Tom Trevor Victor Walter William Brian
-    Dennis Ken Bjarne Niklaus Ross Kurt Hadley Friedrich Kurt Martin Ada Alan Grace"""
-)
-PLACES = _word_set(
-    """Adelaide Australia Auckland Zealand England Britain London Oxford Cambridge Scotland Ireland France Paris
-    Germany Berlin Vienna Austria Switzerland Zurich Italy Rome Spain Netherlands Amsterdam Europe America Canada
-    Toronto Boston Chicago California Texas York Japan Tokyo China Beijing India Africa Asia Murray Hill Jersey
-    Mediterranean Budapest Danube Nile Amazon"""
-)
-SOFTWARE = _word_set(
-    """Python Smalltalk Pascal Java JavaScript Perl Fortran Lisp Haskell Ruby Rust Julia Matlab MATLAB Scheme Simula
-    Windows Linux Unix UNIX macOS Emacs Excel Stata Minitab Lisp-Stat Modula-3 C++ Go Node"""
-)
-GENERIC_NOUNS = r"(?:language|program|system|environment|package|window system|interpreter|compiler|shell)s?"
-REF_WORDS = r"(?:Chapter|Section|Appendix|Figure|Table)"
-CONNECTORS = frozenset({"of", "for", "and", "&"})
-THING_WORDS = _word_set(
-    """System Systems Language Languages Environment Program Programming Models Model Data Analysis Graphics Software
-    Engine Keywords Variables Objects Classes Methods Functions Manual Guide Notes Team"""
-)
+
+
+_CODE_DEFINED = re.compile(r"^[ \t]*(?:def[ \t]+)?([A-Za-z_]\w*)[ \t]*(?:=(?!=)|\()", re.MULTILINE)
 #: words after an emphasised or quoted term that show it names something (else it modifies the next word)
 _NAMING_FOLLOWERS = _word_set(
     "of is are for in to with and or as was were that which before after from by has have can may here means"
@@ -169,8 +144,10 @@ class _Found:
 class _UnitScanner:
     """The candidates of one unit; spans taken by a rule are masked (same length) for the next rules."""
 
-    def __init__(self, text: str, caps_elsewhere: set[str]):
+    def __init__(self, text: str, caps_elsewhere: set[str], vocabulary: DocumentVocabulary):
         self.text = text
+        self.placeholders = vocabulary.placeholders
+        self.lower_words = vocabulary.lower_words
         self.masked = _URL.sub(lambda m: MASK * len(m.group()), text)
         self.masked = _REFERENCE.sub(lambda m: MASK * len(m.group()), self.masked)
         self.caps_elsewhere = caps_elsewhere
@@ -189,6 +166,10 @@ class _UnitScanner:
                 self._take(m.start(), m.end(), "", "")
                 continue
             noun = _CODE_NOUN.match(self.masked, m.end())
+            bare = not noun and not content.endswith("()") and not _DUNDER.fullmatch(content)
+            if bare and ("." in content or content in self.placeholders):
+                self._take(m.start(), m.end(), "", "")  # `z.real`, `modname`: example code, not an entity
+                continue
             name = f"{content} {noun.group(1)}" if noun and not content.endswith("()") else content
             self._take(m.start(), m.end(), name, "software")
         for rx in (_CALL, _DUNDER, _DOTTED_COMMAND):
@@ -222,6 +203,9 @@ class _UnitScanner:
                 self._take(m.start(), m.end(), term, "concept" if type_ == "other" else type_)
         for m in list(_EMPHASIS.finditer(self.masked)):
             term = m.group(1).strip()
+            if term in self.placeholders:
+                self._take(m.start(), m.end(), "", "")  # *spam*: a name of the example code
+                continue
             if "_" in term or re.fullmatch(r"[a-z_]\w*\(\)", term):
                 self._take(m.start(), m.end(), term, "software")
                 continue
@@ -323,6 +307,9 @@ class _UnitScanner:
                 word = word[0]
             if len(word) == 1 and word in ("I", "A"):
                 return
+            known = word in SOFTWARE or word in PLACES or word in GIVEN_NAMES or word in ORG_WORDS
+            if word in COMMON_CAPS or (not known and len(word) > 2 and word.lower() in self.lower_words):
+                return  # "the Start In field", "the Web": a common word, not a name
             if "-" in word and re.fullmatch(r"[A-Za-z]+", word.split("-")[-1]) and word.split("-")[-1].islower():
                 word = word.split("-")[0]  # "HTML-based" -> "HTML"
             generic = re.match(rf"\s+{GENERIC_NOUNS}\b", self.masked[end:]) if len(word) == 1 else None
@@ -334,11 +321,22 @@ class _UnitScanner:
         surface = _POSSESSIVE.sub("", self.text[start:end])
         self._take(start, end, surface, entity_type(_normalise(surface), self.text))
 
-    def scan(self) -> list[_Found]:
+    def terms(self, terms: Collection[str]) -> None:
+        """The document's terms wherever they occur (lower case, or capitalised at the unit's start; plurals)."""
+        for term in terms:
+            body = r"\s+".join(re.escape(w) for w in term.split())
+            first = re.escape(term[0].upper()) + body[1:] if term[0].isalpha() else body
+            rx = re.compile(rf"(?<![\w.@-])(?:{body}|^{first})(?:s|es)?(?![\w@+]|[-.]\w)")
+            for m in list(rx.finditer(self.masked)):
+                if not re.search(r"[A-Z][\w+-]*[`*’”]?\s+$", self.text[: m.start()]):  # not "S-Plus environments"
+                    self._take(m.start(), m.end(), term, "concept")
+
+    def scan(self, terms: Collection[str] = ()) -> list[_Found]:
         self.code()
         self.publications()
         self.concepts()
         self.proper_names()
+        self.terms(terms)
         return sorted(self.found, key=lambda f: f.start)
 
 
@@ -368,26 +366,66 @@ def _description(name: str, sentence: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class DocumentVocabulary:
+    """What the rules need to know of a whole document: the identifiers of its example code (``placeholders``) and
+    the words it writes in lower case (``lower_words``)."""
+
+    placeholders: frozenset[str]
+    lower_words: frozenset[str]
+
+
+@functools.lru_cache(maxsize=32)
+def document_vocabulary(text: str) -> DocumentVocabulary:
+    """The vocabulary of a document's text. Placeholders are the identifiers of backticked dotted expressions and
+    statements (`` `modname.funcname` ``, `` `del modname.the_answer` ``) and the names its fenced code assigns or
+    defines (``spam = ...``, ``def scope_test():``), keywords excepted: names of example code, not entities."""
+    placeholders: set[str] = set()
+    for m in _BACKTICK.finditer(text):
+        if re.search(r"[.=\s]", m.group(1)) and not m.group(1).rstrip().endswith("()"):
+            placeholders.update(re.findall(r"[A-Za-z_]\w*", m.group(1)))
+    for start, end in fence_spans(text):
+        placeholders.update(m.group(1) for m in _CODE_DEFINED.finditer(text[start:end]))
+    lower = {w for w in re.findall(r"(?<![\w.`])[a-z][a-z-]+(?![\w(`])", text)}
+    return DocumentVocabulary(frozenset(placeholders - _CODE_KEYWORDS), frozenset(lower))
+
+
+def term_of(mention: KGMention) -> str:
+    """The document term a mention gives (its name key) when it is a lower-case concept of 1-3 words, else ""."""
+    key = name_key(mention.name)
+    words = key.split()
+    if mention.type != "concept" or not mention.name[:1].islower() or not 1 <= len(words) <= 3:
+        return ""
+    if key in TERM_STOP or words[0] in TERM_STOP or not re.fullmatch(r"[a-z][a-z -]*[a-z]", key):
+        return ""
+    return key
+
+
 def mention_id(chunk_id: str, name: str) -> str:
     """Stable id of a mention: a hash of its chunk and name."""
     return hashlib.sha256(f"{chunk_id}\x00{name}".encode()).hexdigest()[:16]
 
 
-def find_mentions(chunk: Chunk) -> list[KGMention]:
-    """One mention per distinct name (by name key) in the chunk, in order of first appearance."""
+def find_mentions(
+    chunk: Chunk, terms: Collection[str] | None = None, document_text: str | None = None
+) -> list[KGMention]:
+    """One mention per distinct name (by name key) in the chunk, in order of first appearance. ``terms`` are the
+    document's terms (:func:`term_of`), found wherever they occur; ``document_text`` (default: the chunk's text)
+    gives the :func:`document_vocabulary`."""
     units = text_units(chunk.text)
     caps = _caps_elsewhere(units)
+    vocabulary = document_vocabulary(document_text if document_text is not None else chunk.text)
     seen: set[str] = set()
     mentions: list[KGMention] = []
     for unit in units:
         if unit.kind in ("heading", "code"):
             continue
-        scanner = _UnitScanner(unit.text, caps)
+        scanner = _UnitScanner(unit.text, caps, vocabulary)
         if unit.kind == "command":
             scanner.code()
             found = scanner.found
         else:
-            found = scanner.scan()
+            found = scanner.scan(sorted(terms or (), key=len, reverse=True))
         for item in found:
             key = name_key(item.name)
             if not key or key in seen:

@@ -57,6 +57,16 @@ _MARKUP = "`*’‘“”'"
 #: words a relation phrase may start with besides verbs, prepositions and adverbs
 _OPENERS = _word_set("not when where then also both")
 _NOT_ADVERBS = _word_set("family supply reply assembly italy july fly ally rely apply")
+_CONJUNCTIONS = _word_set("and or but nor")
+_COPULAS = _word_set("is are was were be been being a an the")
+#: lower-case words that may follow a name without modifying it (function words; verbs and adverbs are tested apart)
+_FUNCTION_WORDS = _word_set(
+    """a an the this that these those which who whom whose what and or but nor not no so than then there here also
+    only too very just even as if when where while because since until unless although though whether it its they
+    their them he she his her we our you your i me my all any each every both either neither some such own other
+    another same more most much many few less least one ones s"""
+)
+_DETERMINERS = _word_set("a an the its their his her this that these those some any every each no")
 
 
 _FENCE = re.compile(r"^```", re.MULTILINE)
@@ -77,7 +87,8 @@ class TextUnit:
     kind: str
 
 
-def _fence_spans(text: str) -> list[tuple[int, int]]:
+def fence_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of the fenced code blocks of a text (an unclosed fence runs to the end)."""
     marks = [m.start() for m in _FENCE.finditer(text)]
     if len(marks) % 2:
         marks.append(len(text))
@@ -100,7 +111,7 @@ def _in_heading_line(text: str, start: int, end: int) -> bool:
 
 def text_units(text: str) -> list[TextUnit]:
     """The units of a chunk's text, in order (see the module docstring)."""
-    fences = _fence_spans(text)
+    fences = fence_spans(text)
     max_line = max((len(line.strip()) for line in text.split("\n")), default=0)
     units: list[TextUnit] = []
     pos = 0
@@ -203,8 +214,11 @@ def _phrase_words(between: str) -> list[str] | None:
     adverb = first.endswith("ly") and first not in _NOT_ADVERBS
     if not (_is_verb(first) or first in RELATIONAL_PREPOSITIONS or adverb or first in _OPENERS):
         return None  # "CRAN family of Internet sites": the phrase starts with a noun, not a relation
-    if any(w.lower() == "but" for w in words):
-        return None  # "is an attribute but not": two clauses
+    if any(w.lower() in _CONJUNCTIONS for w in between.split()):
+        return None  # "is a module object and": two clauses (a list of names is a group, not a phrase)
+    last = words[-1].lower()
+    if not (_is_verb(last) or last in RELATIONAL_PREPOSITIONS or last in ("than", "when")):
+        return None  # "as the global": the phrase ends in a modifier of the next name ("global scope")
     if any(w[0].isupper() for w in words):
         return None  # a capitalised word between two names: a name the rules missed sits there
     return words
@@ -226,6 +240,20 @@ def _occurrences(sentence: str, names: Sequence[str]) -> list[_Occurrence]:
             continue
         kept.append(occ)
     return kept
+
+
+def _modifies_next_word(sentence: str, end: int) -> bool:
+    """Whether the name ending at ``end`` modifies the lower-case noun right after it ("Python dictionaries",
+    "a Python program"): the next word is a content word that is not a verb, an adverb or a preposition."""
+    m = re.match(r"[`*”’]?[ \t]*\n?[ \t]*([a-z][a-z-]*)(?:\s+([A-Za-z]+))?", sentence[end:])
+    if m is None:
+        return False
+    word, after = m.group(1), (m.group(2) or "").lower()
+    if word in _FUNCTION_WORDS or word in RELATIONAL_PREPOSITIONS or word in _OPENERS or _is_verb(word):
+        return False
+    if word.endswith("ly") and word not in _NOT_ADVERBS:
+        return False
+    return not (word.endswith("s") and not word.endswith("ss") and after in _DETERMINERS)  # "Python treats the"
 
 
 def _groups(sentence: str, occs: list[_Occurrence]) -> list[list[_Occurrence]]:
@@ -266,7 +294,8 @@ def sentence_relations(chunk: Chunk, mentions: list[KGMention], max_words: int) 
     for unit in text_units(chunk.text):
         if unit.kind != "prose" or cite_in_chunk(unit.text, chunk) is None:
             continue
-        groups = _groups(unit.text, _occurrences(unit.text, names))
+        occurrences = [o for o in _occurrences(unit.text, names) if not _modifies_next_word(unit.text, o.end)]
+        groups = _groups(unit.text, occurrences)
         phrases: list[list[str] | None] = []
         for left, right in itertools.pairwise(groups):
             words = _phrase_words(unit.text[left[-1].end : right[0].start])
@@ -300,12 +329,14 @@ def check_relation(
     verifier=None,
     description: str = "",
 ) -> list[str]:
-    """Why the relation is rejected (``self_loop``, ``empty_relation``, ``endpoint_not_in_citation``, then the
-    grounding verifier's reasons); an empty list when it is accepted."""
+    """Why the relation is rejected (``self_loop``, ``empty_relation``, ``bare_copula`` (only "is"/"are", no content
+    word), ``endpoint_not_in_citation``, then the grounding verifier's reasons); an empty list when it is accepted."""
     if name_key(source) == name_key(target):
         return ["self_loop"]
     if not relation.strip():
         return ["empty_relation"]
+    if all(w in _COPULAS for w in re.findall(r"[\w’']+", relation.lower())):
+        return ["bare_copula"]
     if not (endpoint_in_text(citation.quote, source, aliases) and endpoint_in_text(citation.quote, target, aliases)):
         return ["endpoint_not_in_citation"]
     claim = f"{source} {relation} {target}. {description}".strip()
