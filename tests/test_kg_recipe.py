@@ -149,6 +149,8 @@ def test_graph_context_report_pairs_with_and_without_context(tmp_path):
     assert row["tuned"]["with_context"]["mean"] == 1.0 and row["tuned"]["without_context"]["mean"] == 0
     assert row["tuned"]["with_minus_without"]["mean"] == 1.0
     assert row["tuned_minus_base"]["with"]["mean"] == 1.0
+    assert report["base_all_paths"]["pairs"] == row["pairs"]  # every example is in eval here
+    assert report["base_all_paths"]["with_context"]["mean"] == 0
     table = graph_context_markdown(report)
     assert "with - without" in table and "1.000" in table
 

@@ -52,9 +52,12 @@ def graph_context_report(
     def diff(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         return ci_dict(paired_bootstrap_diff(a, b, ev.n_resamples, ev.confidence, ev.seed), len(a))
 
+    trained_edges = {e for ex in examples if ex.split == "train" for e in ex.field_values().get("edge_ids", [])}
     for entry in entries:
         chosen = evenly_spaced(examples_for(recipe, examples, split, None), ev.max_items_per_split)
         pairs = _pairs(chosen)
+        # a held-out question whose relations all appear in training questions tests recall of a trained fact
+        seen = [set(p.field_values().get("edge_ids", [])) <= trained_edges for p, _ in pairs]
         bench = benches[entry.base_model]
         acc: dict[str, dict[str, list[float]]] = {s: {"without": [], "with": []} for s in ("base", "tuned")}
         samples = []
@@ -82,10 +85,32 @@ def graph_context_report(
             for cond in ("without", "with")
         }
         model_row["answer_in_context_share"] = round(sum(in_context) / len(in_context), 3) if in_context else None
+        model_row["relations_trained_share"] = round(sum(seen) / len(seen), 3) if seen else None
+        model_row["tuned_without_context_unseen_relations"] = ci(
+            [v for v, s in zip(acc["tuned"]["without"], seen, strict=True) if not s]
+        )
         model_row["samples"] = samples[:20]
         out["models"].append(model_row)
+    if entries:  # the base model never saw any path: every pair, train split included, is held out for it
+        out["base_all_paths"] = _base_all_paths(recipe, examples, benches[entries[0].base_model], ev, score, ci, diff)
         log.info("graph context: %s on %d paired questions", entry.id, len(pairs))
     return out
+
+
+def _base_all_paths(recipe, examples, bench, ev, score, ci, diff) -> dict[str, Any]:
+    """The base model with and without context on the pairs of every split (it was trained on none of them)."""
+    pairs = _pairs(evenly_spaced(list(examples), None))
+    without, with_ = [], []
+    for plain, framed in pairs:
+        for values, ex in ((without, plain), (with_, framed)):
+            reply = bench.reply(None, ex.example_id, message_dicts(ex.prompt_messages), ev.max_tokens)
+            values.append(score(ex, reply))
+    return {
+        "pairs": len(pairs),
+        "without_context": ci(without),
+        "with_context": ci(with_),
+        "with_minus_without": diff(without, with_) if without else None,
+    }
 
 
 def graph_context_markdown(report: dict) -> str:
@@ -108,4 +133,9 @@ def graph_context_markdown(report: dict) -> str:
                 f"| {label} | {row['pairs']} | {fmt(s['without_context'])} | {fmt(s['with_context'])} | "
                 f"{fmt(s['with_minus_without'])} |"
             )
+    if (base := report.get("base_all_paths")) is not None:
+        lines.append(
+            f"| base, every split (it was trained on none) | {base['pairs']} | {fmt(base['without_context'])} | "
+            f"{fmt(base['with_context'])} | {fmt(base['with_minus_without'])} |"
+        )
     return "\n".join(lines)

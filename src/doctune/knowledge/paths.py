@@ -37,8 +37,10 @@ class PathQuestion:
 
     @property
     def group(self) -> str:
-        """The split group: the path's first entity (all questions starting there land in one split)."""
-        return self.path_nodes[0]
+        """The split group: the path's first relation, so that both questions of a relation (its head and its tail)
+        land in one split. A two-hop question shares its second relation with that relation's own questions, which
+        may be in the other split (the evaluation report says so)."""
+        return self.edge_ids[0]
 
 
 def _pid(*parts: str) -> str:

@@ -156,7 +156,7 @@ class KGRecipe(Recipe):
         ]
 
     def split_examples(self, examples: Sequence[Example], config: DoctuneConfig) -> dict[str, list[Example]]:
-        """Whole groups (a path's first entity) to eval with probability ``kg.eval_share`` (by hash and seed)."""
+        """Whole groups (a path's first relation) to eval with probability ``kg.eval_share`` (by hash and seed)."""
         out: dict[str, list[Example]] = {s: [] for s in self.splits}
         for ex in examples:
             digest = hashlib.sha256(f"{config.kg.seed}:{ex.group}".encode()).hexdigest()
@@ -230,7 +230,7 @@ class KGRecipe(Recipe):
         self, config: DoctuneConfig, workspace: Workspace, examples: Sequence[Example], entries: Sequence[Any], benches
     ) -> dict[str, Any]:
         """Does graph context help? Accuracy with and without it, base and tuned, on the same eval paths."""
-        from doctune.knowledge.context_eval import graph_context_report
+        from doctune.evaluate.graph_context import graph_context_report
 
         return graph_context_report(self, config, examples, entries, benches)
 
