@@ -12,7 +12,9 @@ from doctune.records import Citation
 
 
 def _cite(quote: str, chunk: str = "c1") -> Citation:
-    return Citation(quote=quote, doc_id="d1", chunk_id=chunk, char_start=0, char_end=len(quote), method="exact", score=100)
+    return Citation(
+        quote=quote, doc_id="d1", chunk_id=chunk, char_start=0, char_end=len(quote), method="exact", score=100
+    )
 
 
 def _graph() -> GraphIndex:
