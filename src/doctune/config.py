@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from doctune.config_code import CodeConfig
 from doctune.config_converse import ConverseConfig
 from doctune.config_knowledge import DialogueConfig, KGConfig, MindmapConfig, WikiConfig
 from doctune.config_personal import LikesConfig, RankConfig, RepliesConfig, VoiceConfig
@@ -368,6 +369,7 @@ class DoctuneConfig(Section):
     fidelity: FidelityConfig = Field(default_factory=FidelityConfig)
     converse: ConverseConfig = Field(default_factory=ConverseConfig)
     social: SocialConfig = Field(default_factory=SocialConfig)
+    code: CodeConfig = Field(default_factory=CodeConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
     likes: LikesConfig = Field(default_factory=LikesConfig)

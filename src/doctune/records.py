@@ -320,3 +320,26 @@ class Post(BaseModel):
     url: str = ""
     source_file: str = Field(description="Path inside the archive or feed file, e.g. outbox.json, data/tweets.js.")
     locator: str = Field("", description='Where in that file, e.g. "orderedItems[12]".')
+
+
+class CodeUnit(BaseModel):
+    """One unit of a code repository (``doctune ingest --as code``): a module, class, function or method."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str = Field(description="Stable: hash of repository, path, qualified name and kind.")
+    repo: str = Field(description="The repository's folder name (never an absolute path).")
+    path: str = Field(description="Path of the file inside the repository.")
+    language: str = Field(description="python | javascript | typescript | go")
+    kind: str = Field(description="module | class | function | method (nested functions belong to their parent)")
+    name: str
+    qualname: str = Field(description="Dotted name inside the file, e.g. Parser.parse.")
+    signature: str = ""
+    docstring: str = ""
+    body: str = Field(description="The unit's source text (the whole file for a module).")
+    imports: list[str] = Field(default_factory=list, description="Imports of the unit's file.")
+    line_start: int
+    line_end: int
+    licence: str = Field("", description="SPDX id of the repository's licence file, or 'unknown'.")
+    role: str = Field("source", description="source | test | vendored | generated")
+    file_sha256: str = ""

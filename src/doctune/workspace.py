@@ -108,6 +108,7 @@ ARTIFACT_PRODUCERS["dataset_qa"] = ARTIFACT_PRODUCERS["dataset"]
 ARTIFACT_PRODUCERS["speeches"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["persons"] = ("ingest", ("ingest", "plays"))
 ARTIFACT_PRODUCERS["posts"] = ("ingest", ("ingest", "social"))  # social archives (doctune.stages.social_ingest)
+ARTIFACT_PRODUCERS["code_units"] = ("ingest", ("ingest", "code"))  # code repositories (doctune.stages.code_ingest)
 #: the knowledge recipes' side artifacts, written by their generate step with examples_<recipe>
 for _name in ("kg_mentions", "kg_relations", "kg_nodes", "kg_edges", "kg_communities", "kg_merges"):
     ARTIFACT_PRODUCERS[_name] = ("generate kg", ("kg",))

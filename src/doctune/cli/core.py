@@ -58,17 +58,25 @@ def ingest(
             help="play: parse every txt/md file as a play (speeches and persons artifacts; a file in no known "
             "speaker layout is reported and kept as prose); prose: parse no file as a play. Default: detect plays "
             "when plays.detect is true (layout from plays.layout, auto-detected per file). mastodon / twitter: the "
-            "paths are account archives (zip or folder; recognised without --as too) -> the posts artifact.",
+            "paths are account archives (zip or folder; recognised without --as too) -> the posts artifact. code: "
+            "every path is a code repository or folder (Python, JavaScript, TypeScript, Go) -> the code_units "
+            "artifact (functions, classes, methods; tests, vendored and generated files per the code section).",
         ),
     ] = None,
 ) -> None:
     """Read txt, md, html, pdf and csv files into the documents artifact (plays also into speeches and persons)."""
     from doctune.ingest.social.detect import split_archives
+    from doctune.stages import code_ingest, social_ingest
     from doctune.stages import ingest as stage
-    from doctune.stages import social_ingest
 
-    if as_kind not in (None, "play", "prose", "mastodon", "twitter"):
-        raise typer.BadParameter("expected play, prose, mastodon or twitter", param_hint="--as")
+    if as_kind not in (None, "play", "prose", "mastodon", "twitter", "code"):
+        raise typer.BadParameter("expected play, prose, mastodon, twitter or code", param_hint="--as")
+    if as_kind == "code":  # every path is a repository -> code_units
+        missing = [str(p) for p in paths or [] if not p.exists()]
+        if missing:
+            raise fail(f"ingest --as code: no such file or folder: {', '.join(missing)}")
+        run_stage(code_ingest.run, config, set_, workspace, paths=[str(p) for p in paths or []])
+        return
     archives, paths = split_archives(list(paths or []), as_kind)  # Mastodon / Twitter archives -> posts
     if archives:
         run_stage(social_ingest.run, config, set_, workspace, paths=archives, as_kind=as_kind)
