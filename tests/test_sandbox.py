@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -219,6 +221,65 @@ def test_the_probe_reports_a_missing_unshare(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.undo()
         runner.reset_isolation_probe()
     assert runner.isolation_available()[0]  # this machine has unshare (root): the real probe succeeds
+
+
+def test_the_file_system_is_read_only_outside_the_run_directory() -> None:
+    stamp = f"doctune-escape-{os.getpid()}-{time.monotonic_ns()}"
+    repository = Path(__file__).resolve().parents[1]
+    targets = [Path(tempfile.gettempdir()) / stamp, repository / stamp, Path("/dev/shm") / stamp]
+    code = textwrap.dedent(
+        f"""\
+        import os, sys
+        for path in {[str(t) for t in targets]!r}:
+            try:
+                open(path, "w").write("x")
+            except OSError as exc:
+                print("denied", exc.errno)
+            else:
+                print("wrote", path)
+        open("inside.txt", "w").write("ok")
+        open(os.path.join(os.environ["TMPDIR"], "tmp.txt"), "w").write("ok")
+        print(sorted(os.listdir(".")))
+        print(len(open(os.__file__).read()) > 0)
+        """
+    )
+    result = run_python_code(code, FAST)
+    assert result.status == "passed", result.summary()
+    assert result.stdout.split("\n")[:5] == ["denied 30"] * 3 + ["['inside.txt', 'main.py', 'tmp.txt']", "True"]
+    assert [t for t in targets if t.exists()] == []
+
+
+def test_a_test_that_writes_outside_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "written-by-the-sandbox"
+    test = f"def test_write():\n    open({str(target)!r}, 'w').write('x')\n"
+    result = run_python_tests({"test_w.py": test}, "test_w.py", FAST)
+    assert result.status == "failed", result.summary()
+    assert "Read-only file system" in result.stdout
+    assert not target.exists()
+
+
+def test_the_probe_refuses_a_bootstrap_that_leaves_the_file_system_writable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "_BOOTSTRAP", "import os, sys\nos.execvp(sys.argv[2], sys.argv[2:])\n")
+    runner.reset_isolation_probe()
+    try:
+        available, reason = runner.isolation_available()
+        assert not available
+        assert "outside its directory" in reason
+    finally:
+        monkeypatch.undo()
+        runner.reset_isolation_probe()
+
+
+def test_a_failing_bootstrap_is_an_error_and_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = (
+        "import sys\nsys.stderr.write('doctune sandbox bootstrap: remount read-only /: denied\\n')\nsys.exit(125)\n"
+    )
+    monkeypatch.setattr(runner, "_BOOTSTRAP", failing)
+    monkeypatch.setattr(runner, "isolation_available", lambda: (True, "pretend"))
+    result = run_python_code("print('ran')\n", FAST)
+    assert result.status == "error", result.summary()
+    assert "ran" not in result.stdout
+    assert "remount read-only" in result.stderr
 
 
 def test_mutants_of_a_small_function_cover_every_kind() -> None:

@@ -1,13 +1,21 @@
 """Run untrusted Python (generated tests, generated solutions) in an OS-level sandbox.
 
-The sandbox is a fresh temporary directory, new network and PID namespaces made with util-linux ``unshare``
-(no interface is brought up, so there is no network at all, not even loopback), resource limits set before exec
-(CPU seconds, address space, processes, file size), a clean environment and a wall-clock timeout that kills
-everything the run started. When the namespaces cannot be created, nothing runs: ``SandboxUnavailable`` is raised
-with the probe's reason. Code is never executed unisolated.
+The sandbox is a fresh temporary directory, new network, PID and mount namespaces made with util-linux
+``unshare`` (no interface is brought up, so there is no network at all, not even loopback), resource limits set
+before exec (CPU seconds, address space, processes, file size), a clean environment and a wall-clock timeout that
+kills everything the run started. Inside the mount namespace a small Python bootstrap (the first process) makes
+every mount private, bind-mounts the run's directory onto itself and remounts every other mount point read-only
+(``/``, ``/tmp``, ``/dev/shm``, ``/proc``, ``/sys``, ...), checks that this took, then execs the command. So the run
+can write only into its own directory (which is also its HOME and TMPDIR); writes anywhere else fail with EROFS.
+When the namespaces or the read-only remount cannot be made, nothing runs: ``SandboxUnavailable`` is raised with
+the probe's reason. Code is never executed unisolated.
 
-What it does not isolate: the file system. The code runs as the calling user (as root when doctune runs as root)
-and can read whatever that user can read; it writes into its temporary directory by convention only.
+What it does not isolate: reading. The code runs as the calling user (as root when doctune runs as root) and can
+read whatever that user can read (other repositories, keys in home directories, and the host's ``/proc``, read-only:
+no fresh ``/proc`` is mounted for the new PID namespace). Device nodes (``/dev/null``, ``/dev/tty``) stay
+writable: a read-only mount does not cover them. Open file descriptors it inherits are not covered either (only
+stdin=/dev/null, stdout and stderr are passed). There is no seccomp filter and no cgroup; RLIMIT_NPROC does not
+bind root.
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ _probe_cache: tuple[bool, str] | None = None
 
 
 class SandboxUnavailable(Exception):
-    """OS-level isolation (network/PID namespaces) cannot be created here, so doctune refuses to execute code."""
+    """OS-level isolation (network/PID/mount namespaces, read-only file system) cannot be made here, so doctune
+    refuses to execute code."""
 
 
 @dataclass
@@ -73,7 +82,7 @@ class SandboxResult:
     stderr: str
     duration_s: float
     command: list[str]
-    """The command that ran inside the namespaces (without the ``unshare`` prefix)."""
+    """The command that ran inside the namespaces (without the ``unshare`` prefix and the bootstrap)."""
 
     @property
     def ok(self) -> bool:
@@ -86,16 +95,77 @@ class SandboxResult:
         return f"{self.status} (rc={self.returncode}, {self.duration_s:.2f}s): {tail[-max_chars:]}"
 
 
+BOOTSTRAP_EXIT = 125
+"""Exit status of the bootstrap when it could not make the file system read-only (the command never ran)."""
+
+_BOOTSTRAP_MARK = "doctune sandbox bootstrap:"
+
+_BOOTSTRAP = r"""
+import ctypes, errno, os, re, sys
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_NOATIME, MS_NODIRATIME, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 16384, 1 << 18, 1 << 21
+KEEP = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+        (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
+
+def fail(what):
+    sys.stderr.write("doctune sandbox bootstrap: " + what + "\n")
+    sys.exit(125)  # BOOTSTRAP_EXIT
+
+def mount(source, target, flags, what):
+    if libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+        code = ctypes.get_errno()
+        if code != errno.ENOENT or target == "/":
+            fail(what + " " + target + ": " + os.strerror(code))
+
+work = os.path.realpath(sys.argv[1])
+mount("none", "/", MS_REC | MS_PRIVATE, "make-rprivate")
+mount(work, work, MS_BIND | MS_REC, "bind")
+with open("/proc/self/mountinfo") as handle:
+    points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in handle]
+for point in dict.fromkeys(points):
+    if point == work or point.startswith(work.rstrip("/") + "/"):
+        continue
+    try:
+        kept = os.statvfs(point).f_flag
+    except OSError:
+        kept = 0
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+    for st_flag, ms_flag in KEEP:
+        if kept & st_flag:
+            flags |= ms_flag
+    mount("none", point, flags, "remount read-only")
+if not os.statvfs("/").f_flag & os.ST_RDONLY:
+    fail("/ is still writable")
+if os.statvfs(work).f_flag & os.ST_RDONLY or not os.access(work, os.W_OK):
+    fail(work + " is not writable")
+os.chdir(os.getcwd())  # the old cwd is the directory under the read-only mount; re-enter it through the bind
+command = sys.argv[2:]
+try:
+    os.execvp(command[0], command)
+except OSError as exc:
+    fail("cannot exec " + command[0] + ": " + str(exc))
+"""
+"""The first process in the namespaces: ``python -c _BOOTSTRAP WORKDIR COMMAND...`` (see the module docstring)."""
+
+
 def _unshare_prefix() -> list[str]:
-    """The ``unshare`` command line that puts a process into fresh network and PID namespaces."""
-    prefix = ["unshare", "--net", "--pid", "--fork", "--kill-child"]
+    """The ``unshare`` command line that puts a process into fresh network, PID and mount namespaces."""
+    prefix = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount"]
     if os.geteuid() != 0:
         prefix.insert(1, "--map-root-user")
     return prefix
 
 
+def _sandbox_prefix(workdir: Path) -> list[str]:
+    """``unshare`` plus the bootstrap that leaves only ``workdir`` writable; the command follows it."""
+    return [*_unshare_prefix(), sys.executable, "-I", "-S", "-c", _BOOTSTRAP, str(workdir)]
+
+
 def isolation_available() -> tuple[bool, str]:
-    """Whether network/PID namespaces can be created here, and why not; probed once, then cached."""
+    """Whether network/PID/mount namespaces and the read-only remount work here, and why not; probed once, then
+    cached."""
     global _probe_cache
     if _probe_cache is None:
         _probe_cache = _probe_isolation()
@@ -110,20 +180,38 @@ def reset_isolation_probe() -> None:
 
 
 def _probe_isolation() -> tuple[bool, str]:
-    """Run ``unshare ... true`` with the flags the sandbox uses; say whether it worked."""
+    """Run the sandbox's own prefix (namespaces + read-only bootstrap) on a probe that writes inside its directory
+    and must fail to write outside it; say whether it all worked."""
     if not sys.platform.startswith("linux"):
         return False, f"namespaces need Linux (this is {sys.platform})"
     if shutil.which("unshare") is None:
         return False, "the util-linux `unshare` command is not installed"
-    command = [*_unshare_prefix(), "true"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"`{' '.join(command)}` could not run: {exc}"
-    if done.returncode != 0:
-        reason = done.stderr.strip() or f"exit status {done.returncode}"
-        return False, f"`{' '.join(command)}` failed: {reason}"
-    return True, f"`{' '.join(command)}` works"
+    with tempfile.TemporaryDirectory(prefix="doctune-probe-") as work:
+        outside = Path(work).parent / f"{Path(work).name}-outside"
+        inside = Path(work) / "inside"
+        check = (
+            f"open({str(inside)!r}, 'w').close()\n"
+            f"try:\n    open({str(outside)!r}, 'w').close()\nexcept OSError:\n    pass\n"
+            "else:\n    raise SystemExit('wrote outside its directory')\n"
+        )
+        command = [*_sandbox_prefix(Path(work)), sys.executable, "-I", "-S", "-c", check]
+        shown = " ".join([*_unshare_prefix(), "<read-only bootstrap>"])
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False, cwd=work
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"`{shown}` could not run: {exc}"
+        finally:
+            escaped = outside.exists()
+            with contextlib.suppress(OSError):
+                outside.unlink()
+        if done.returncode != 0 or escaped or not inside.exists():
+            reason = done.stderr.strip() or f"exit status {done.returncode}"
+            if escaped:
+                reason = f"the probe wrote {outside} outside its directory"
+            return False, f"`{shown}` failed: {reason}"
+    return True, f"`{shown}` works (network, PID, mount namespaces; read-only file system)"
 
 
 def _set_limits(limits: SandboxLimits) -> None:
@@ -221,7 +309,7 @@ def _run_isolated(
         try:
             with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
                 process = subprocess.Popen(
-                    [*_unshare_prefix(), *command],
+                    [*_sandbox_prefix(workdir), *command],
                     cwd=workdir,
                     env=_clean_env(workdir, interpreter, env_path),
                     stdin=subprocess.DEVNULL,
@@ -242,6 +330,8 @@ def _run_isolated(
         stdout_text = _read_capped(stdout_path, limits.max_output_bytes)
         stderr_text = _read_capped(stderr_path, limits.max_output_bytes)
     status = _status(returncode, timed_out, pytest_exit_codes)
+    if returncode == BOOTSTRAP_EXIT and stderr_text.startswith(_BOOTSTRAP_MARK):
+        status = "error"
     logger.debug("sandbox run %s -> %s in %.2fs", command, status, duration)
     return SandboxResult(status, returncode, stdout_text, stderr_text, duration, command)
 
