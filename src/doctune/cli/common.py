@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from doctune.config import DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, load_config
 from doctune.progress import set_progress_root
+from doctune.sandbox import SandboxUnavailable
 from doctune.stages import NothingUsable, StageResult
 from doctune.workspace import StaleArtifactError, Workspace
 
@@ -105,7 +106,7 @@ def load_context(
 
 
 #: errors whose message already says what and why, for the user (no traceback hint)
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, StaleArtifactError, NothingUsable)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, StaleArtifactError, NothingUsable, SandboxUnavailable)
 
 
 def describe_error(exc: BaseException, command: str | None) -> str:

@@ -52,6 +52,10 @@ def generate_cmd(
                mindmap/*.md (markmap), mindmap/index.html
     dialogue   brainstorming dialogues between dialogue.personas, every
                claim cited -> examples_dialogue, dialogues/dialogues.md
+    code       per function/method of `ingest --as code` repositories:
+               docstring -> code, explain, write a test, fix a bug;
+               tests run in an OS-level sandbox (refuses without
+               one), mutants nothing catches dropped -> examples_code
     other      -> examples_<recipe>
 
     Next: `doctune curate examples RECIPE` (for the QA family it runs `doctune curate`).

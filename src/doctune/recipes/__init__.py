@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "wiki": "doctune.recipes.wiki:WikiRecipe",
     "mindmap": "doctune.recipes.mindmap:MindmapRecipe",
     "dialogue": "doctune.recipes.dialogue:DialogueRecipe",
+    "code": "doctune.recipes.code:CodeRecipe",
 }
 ENTRY_POINT_GROUP = "doctune.recipes"
 

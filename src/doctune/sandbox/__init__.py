@@ -8,6 +8,7 @@ from doctune.sandbox.runner import (
     isolation_available,
     reset_isolation_probe,
     run_python_code,
+    run_python_script,
     run_python_tests,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "mutation_caught",
     "reset_isolation_probe",
     "run_python_code",
+    "run_python_script",
     "run_python_tests",
 ]

@@ -374,3 +374,17 @@ def run_python_code(code: str, limits: SandboxLimits | None = None, python: str 
     """Run ``code`` as a script (``python main.py``) in the sandbox; passed means exit status 0."""
     limits = limits or SandboxLimits()
     return _run_isolated({"main.py": code}, ["main.py"], limits, python, None, pytest_exit_codes=False)
+
+
+def run_python_script(
+    files: Mapping[str, str],
+    script_file: str,
+    limits: SandboxLimits | None = None,
+    python: str | None = None,
+    env_path: str | None = None,
+) -> SandboxResult:
+    """Run ``python script_file`` among ``files`` (relative path -> text) in the sandbox; passed means exit 0."""
+    limits = limits or SandboxLimits()
+    if script_file not in files:
+        return SandboxResult("error", None, "", f"script {script_file!r} is not among the files", 0.0, [])
+    return _run_isolated(files, [script_file], limits, python, env_path, pytest_exit_codes=False)

@@ -59,6 +59,9 @@ def scan_repository(path: Path, config: CodeConfig) -> RepoScan:
     root = root.resolve()
     scan = RepoScan(repo=root.name, licence=detect_licence(root))
     for rel in sorted(files):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in config.exclude):
+            scan.left_out["excluded by code.exclude"] += 1
+            continue
         _read_file(root, rel, config, scan)
     log.info(
         "%s: %d units from %d files (%s)", scan.repo, len(scan.units), sum(scan.files_by_role.values()), scan.licence
@@ -147,7 +150,24 @@ def detect_licence(root: Path) -> str:
         spdx = licence_of_text(text)
         if spdx != "unknown":
             return spdx
-    return "unknown"
+    return declared_licence(root)
+
+
+def declared_licence(root: Path) -> str:
+    """The licence ``pyproject.toml`` declares (``project.license``, an SPDX expression or ``{text = ...}``), for a
+    repository without a licence file; or "unknown"."""
+    import tomllib
+
+    try:
+        declared = (
+            tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}).get("license")
+        )
+    except (OSError, ValueError):
+        return "unknown"
+    if isinstance(declared, dict):
+        declared = declared.get("text") or ""
+    declared = str(declared or "").strip()
+    return declared if declared and len(declared) <= 80 and "\n" not in declared else "unknown"
 
 
 def licence_of_text(text: str) -> str:
