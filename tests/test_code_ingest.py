@@ -329,6 +329,17 @@ def test_licence_detection_by_text(tmp_path):
     assert {u.licence for u in scan_repository(tmp_path / "r", CodeConfig()).units} == {"MIT"}
     write(tmp_path / "n", "m.py", "x = 1\n")
     assert {u.licence for u in scan_repository(tmp_path / "n", CodeConfig()).units} == {"unknown"}
+    write(tmp_path / "p", "pyproject.toml", '[project]\nname = "p"\nlicense = "Apache-2.0"\n')
+    write(tmp_path / "p", "m.py", "x = 1\n")
+    assert {u.licence for u in scan_repository(tmp_path / "p", CodeConfig()).units} == {"Apache-2.0"}
+
+
+def test_exclude_patterns_leave_files_out(tmp_path):
+    write(tmp_path / "r", "pkg/m.py", "def f():\n    return 1\n")
+    write(tmp_path / "r", "examples/e.py", "def g():\n    return 2\n")
+    scan = scan_repository(tmp_path / "r", CodeConfig(exclude=["examples/*"]))
+    assert {u.path for u in scan.units} == {"pkg/m.py"}
+    assert scan.left_out["excluded by code.exclude"] == 1
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")

@@ -46,6 +46,15 @@ CORE = textwrap.dedent(
         return value
 
 
+    def scale(value: int, factor: int = 2) -> int:
+        """Value times factor, plus one.
+
+        >>> scale(3)
+        7
+        """
+        return value * factor + 1
+
+
     def slug(text: str) -> str:
         """Lower-case words joined by dashes.
 
@@ -114,6 +123,13 @@ def unit(body: str, name: str, qualname: str | None = None, kind: str = "functio
     )
 
 
+def _source_of(name: str) -> str:
+    import ast
+
+    node = next(n for n in ast.parse(CORE).body if getattr(n, "name", None) == name)
+    return ast.get_source_segment(CORE, node)
+
+
 @pytest.fixture(autouse=True)
 def _no_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no doctune.yaml of the checkout: defaults plus --set
@@ -137,7 +153,7 @@ def test_literal_calls_doctests_and_signature_values():
     assert literal_call("clamp(x, 0, 1)", "clamp") is None  # not a literal
     assert literal_call("other(1)", "clamp") is None
     assert first_call_in("def clamp(a):\n  pass\nUse clamp(3, 1, 2) here", "clamp") == "clamp(3, 1, 2)"
-    c = unit(CORE.split("\n\n\n")[1], "clamp", docstring="Limit.\n\n>>> clamp(15, 0, 10)\n10")
+    c = unit(_source_of("clamp"), "clamp", docstring="Limit.\n\n>>> clamp(15, 0, 10)\n10")
     assert doctest_calls(c) == ["clamp(15, 0, 10)"]
     calls = signature_calls(c)
     assert calls and all(literal_call(call, "clamp") for call in calls)
@@ -180,7 +196,7 @@ def test_tree_src_layout_and_replacing_a_method():
 
 
 def test_explanation_check_rejects_identifiers_the_unit_lacks():
-    c = unit(CORE.split("\n\n\n")[2], "slug", docstring="Lower-case words joined by dashes.", imports=["import re"])
+    c = unit(_source_of("slug"), "slug", docstring="Lower-case words joined by dashes.", imports=["import re"])
     built = built_explanation(c)
     assert unknown_identifiers(built, c) == []  # built from the unit's own facts
     assert "`re.findall`" in built and "`text` (str)" in built
@@ -223,14 +239,19 @@ def test_builder_keeps_caught_mutants_and_drops_the_rest(repo, tmp_path):
     by_name = {u.qualname: u for u in units}
     file_units = [u for u in units if u.path == "src/toy/core.py" and u.kind != "module"]
 
-    made = builder.unit_examples(by_name["clamp"], file_units)
+    made = builder.unit_examples(by_name["scale"], file_units)
     kinds = [f.kind for _, f in made.examples]
     assert kinds.count("docstring_to_code") == 1 and "write_test" in kinds and "fix_bug" in kinds
     fix = next(f for _, f in made.examples if f.kind == "fix_bug")
-    assert fix.test_source == "generated" and "assert core.clamp(15, 0, 10) == 10" in fix.test_code
+    assert fix.test_source == "generated" and "assert core.scale(3) == 7" in fix.test_code
     assert fix.mutant and "fails on the mutant" in fix.verdict
     messages = next(m for m, f in made.examples if f.kind == "fix_bug")
-    assert "Failure:" in messages[0]["content"] and messages[1]["content"].startswith("```python\ndef clamp(")
+    assert "Failure:" in messages[0]["content"] and messages[1]["content"].startswith("```python\ndef scale(")
+
+    # clamp's boundary flips change nothing the recorded calls reach: its test catches only `return None`, too weak
+    clamp = builder.unit_examples(by_name["clamp"], file_units)
+    assert clamp.counts["write_test dropped (catches only `return None` mutants)"] == 1
+    assert [f.kind for _, f in clamp.examples].count("fix_bug") >= 1  # the caught mutant still makes a fix example
 
     same = builder.unit_examples(by_name["same"], file_units)  # `x or x` -> `x and x` changes nothing
     assert same.counts["mutants not caught (dropped)"] == 1 and same.counts["mutants caught"] == 1
@@ -247,7 +268,7 @@ def test_builder_keeps_caught_mutants_and_drops_the_rest(repo, tmp_path):
     d2c = next(f for _, f in untested.examples if f.kind == "docstring_to_code")
     assert d2c.test_source == "none" and d2c.verdict.startswith("untested")
     assert not [f for _, f in untested.examples if f.kind in ("fix_bug", "write_test")]
-    for messages, _ in made.examples + same.examples + method.examples + untested.examples:
+    for messages, _ in made.examples + clamp.examples + same.examples + method.examples + untested.examples:
         assert not reproduces_unit(messages[0]["content"], file_units)
 
 
@@ -332,3 +353,35 @@ def test_generate_code_refuses_without_isolation(repo, tmp_path, monkeypatch):
     assert "refusing to execute code without OS-level isolation: no namespaces here (test)" in res.output
     assert not (ws / "artifacts" / "examples_code.parquet").exists()
     assert json.loads((ws / "manifest.json").read_text())  # the workspace is intact
+
+
+def _judge_by_name(messages):
+    """A judge that checks the explanation names the function the code defines (right on the self-check)."""
+    import re
+
+    text = messages[-1].content
+    defined = re.search(r"def (\w+)", text).group(1)
+    named = re.search(r"Explanation:\n`([\w.]+)`", text)
+    return "accurate" if named and named.group(1).split(".")[-1] == defined else "inaccurate"
+
+
+FakeBackend.register_script("code-judge-always-yes", lambda messages: "accurate")
+FakeBackend.register_script("code-judge-by-name", _judge_by_name)
+
+
+def test_the_explanation_judge_is_used_only_after_passing_its_check():
+    from doctune.code_examples.judge import ExplanationJudge
+    from doctune.config import ModelSpec
+    from doctune.llm.client import LLMClient
+    from doctune.llm.registry import create_backend
+
+    units = [
+        unit(f"def f{i}(x):\n    '''Doc {i}.'''\n    return x + {i}", f"f{i}", docstring=f"Doc {i}.") for i in range(4)
+    ]
+
+    def judge(model):
+        return ExplanationJudge(LLMClient(create_backend(ModelSpec(backend="fake", model=model))))
+
+    assert judge("code-judge-always-yes").run_check(units)["passed"] is False  # says yes to another unit's facts
+    check = judge("code-judge-by-name").run_check(units)
+    assert check["passed"] is True and check["agreement"] == 1.0 and check["n"] == 8

@@ -10,7 +10,9 @@ The pieces, one module each:
 * :mod:`.explain`: explanations built from the unit (docstring, parameters, calls, returns) or written by a model,
   and the check that an explanation names only identifiers the unit has;
 * :mod:`.checks`: mutants caught or not, and the pass@1 scorer of a model's code;
-* :mod:`.build`: per unit, the examples of each kind with their test code and verdict.
+* :mod:`.build`: per unit, the examples of each kind with their test code and verdict;
+* :mod:`.judge`: model-written explanations and a judge of them that must pass its own check;
+* :mod:`.recheck`: re-running an example's stored check from its fields.
 
 Code runs only in :mod:`doctune.sandbox` (which refuses without OS-level isolation).
 """

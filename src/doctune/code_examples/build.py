@@ -8,7 +8,8 @@ What each kind keeps (everything else is dropped and counted):
 * ``explain``: the code without docstring and comments -> an explanation (built from the unit's facts, or a
   model's, see :mod:`.explain`) that names no identifier the unit lacks.
 * ``write_test``: signature and docstring -> a characterization test, kept only when it passes on the original
-  and fails on at least one mutant.
+  and fails on at least one mutant (not only on ``return None`` mutants when the unit has mutants of other kinds:
+  any assertion of a value catches those). Mutant line numbers count from the unit's first line.
 * ``fix_bug``: a mutated copy and the failure it causes -> the original, only for mutants a test catches.
 
 No question may contain the unit's code verbatim (nor any other unit of its file): :func:`reproduces_unit`.
@@ -146,13 +147,15 @@ class CodeExampleBuilder:
 
     def _tests_of(self, unit: CodeUnit, out: UnitExamples) -> tuple[list[UnitTest], list[Call]]:
         tests: list[UnitTest] = []
-        calls: list[Call] = []
+        asserted: list[Call] = []
         reason = testable(unit, self.tree)
         if reason is None:
             candidates = candidate_calls(unit, self.client if self.config.model_calls else None, self.config.max_calls)
             out.counts["candidate calls"] += len(candidates)
             calls, note = record_calls(unit, self.tree, candidates, self.limits, self.config.python)
-            if note != "recorded":
+            if note == "no candidate call":
+                out.counts["no candidate call (no literal value for a parameter)"] += 1
+            elif note != "recorded":
                 out.errors.append({"unit_id": f"{unit.path}:{unit.qualname}", "reason": note})
             kept = [c for c in calls if c.result is not None][: self.config.max_calls]
             out.counts["calls recorded"] += len(kept)
@@ -163,7 +166,7 @@ class CodeExampleBuilder:
                 result = original_passes(self.tree, unit, test, self.limits, self.config.python)
                 if result.status == "passed":
                     tests.append(test)
-                    calls = kept
+                    asserted = kept
                 else:
                     out.counts["generated test fails on the original"] += 1
                     out.errors.append(
@@ -172,13 +175,13 @@ class CodeExampleBuilder:
         else:
             out.counts[f"no recorded calls ({reason})"] += 1
         tests += self._repository_tests(unit)
-        return tests, calls
+        return tests, asserted
 
     def unit_examples(self, unit: CodeUnit, file_units: list[CodeUnit]) -> UnitExamples:
         out = UnitExamples()
         kinds = set(self.config.kinds)
-        tests, calls = self._tests_of(unit, out)
-        origins = dict(Counter(c.origin for c in calls))
+        tests, asserted = self._tests_of(unit, out)
+        origins = dict(Counter(c.origin for c in asserted))
         base = {
             "repo": unit.repo,
             "path": unit.path,
@@ -194,16 +197,20 @@ class CodeExampleBuilder:
         # mutants, each tried against the tests in order until one catches it
         caught: list[tuple[Any, UnitTest, str]] = []
         tried = 0
-        generated_caught: list[str] = []
+        generated_caught: list[Any] = []
+        tried_kinds: set[str] = set()
         if tests and ({"fix_bug", "write_test"} & kinds):
             for mutant in mutants(original, self.config.max_mutants):
                 tried += 1
+                tried_kinds.add(mutant.kind)
+                out.counts[f"mutants tried ({mutant.kind})"] += 1
                 for test in tests:
                     result = test.run(self.tree.replaced(unit, mutant.source), self.limits, self.config.python)
                     if result.status in ("failed", "timeout"):
                         caught.append((mutant, test, failure_lines(result)))
+                        out.counts[f"mutants caught ({mutant.kind})"] += 1
                         if test.source == "generated":
-                            generated_caught.append(mutant.description)
+                            generated_caught.append(mutant)
                         break
             out.counts["mutants tried"] += tried
             out.counts["mutants caught"] += len(caught)
@@ -240,14 +247,18 @@ class CodeExampleBuilder:
             self._explain(unit, add, out)
 
         gen = next((t for t in tests if t.source == "generated"), None)
+        only_return = bool(generated_caught) and all(m.kind == "return" for m in generated_caught)
         if "write_test" in kinds and gen is not None:
-            if generated_caught:
+            if only_return and tried_kinds - {"return"}:  # asserting any value catches `return None`: too weak
+                out.counts["write_test dropped (catches only `return None` mutants)"] += 1
+            elif generated_caught:
                 question = f"Write a {self.style.framework} test for {_header(unit)}.\n{_spec(unit)}"
                 add(
                     "write_test",
                     question,
                     _fenced(gen.code),
-                    verdict="passes on the original; fails on mutants: " + "; ".join(generated_caught),
+                    verdict="passes on the original; fails on mutants: "
+                    + "; ".join(m.description for m in generated_caught),
                     **test_fields(gen),
                 )
             else:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_REPR_CHARS = 300
 """Results whose repr is longer are not asserted (a test should stay readable)."""
+RERUN_GAP_S = 1.1
+"""The second recording starts at least this long after the first (a clock read in seconds differs then)."""
 PROPOSAL_PARAMS = CallParams(temperature=0.0, max_tokens=48)
 _MARK = "DOCTUNE-CALLS:"
 _SHOTS = (
@@ -261,17 +264,29 @@ def record_calls(
     limits: SandboxLimits,
     python: str | None = None,
 ) -> tuple[list[Call], str]:
-    """Run the original function on every candidate in one sandboxed run; (calls with results, a note)."""
+    """Run the original function on every candidate in two sandboxed runs at least ``RERUN_GAP_S`` apart; a call
+    keeps its result only when both runs (and both calls within each run) agree, so results that depend on the
+    clock, the process or randomness are not asserted. Returns (calls, a note)."""
     if not candidates:
         return [], "no candidate call"
     module = module_name(unit.path)
     script = f"MODULE, NAME, MAX, MARK = {module!r}, {unit.name!r}, {MAX_REPR_CHARS}, {_MARK!r}\n" + _RECORDER
     files = {**tree.files, "calls.json": json.dumps([c for c, _ in candidates]), "doctune_record_calls.py": script}
-    result = run_python_script(files, "doctune_record_calls.py", limits, python)
-    line = next((ln for ln in result.stdout.splitlines() if _MARK in ln), None)
-    if line is None:
-        return [], f"recording failed: {result.summary()}"
-    rows = json.loads(line.split(_MARK, 1)[1])
+    runs = []
+    for attempt in range(2):
+        started = time.monotonic()
+        result = run_python_script(files, "doctune_record_calls.py", limits, python)
+        line = next((ln for ln in result.stdout.splitlines() if _MARK in ln), None)
+        if line is None:
+            return [], f"recording failed: {result.summary()}"
+        runs.append(json.loads(line.split(_MARK, 1)[1]))
+        if attempt == 0:
+            time.sleep(max(0.0, RERUN_GAP_S - (time.monotonic() - started)))
     origins = dict(candidates)
-    calls = [Call(r["call"], origins.get(r["call"], "signature"), r["result"], r["error"]) for r in rows]
+    calls = []
+    for first, second in zip(*runs, strict=True):
+        result, error = first["result"], first["error"]
+        if result is not None and second["result"] != result:
+            result, error = None, "differs between runs"
+        calls.append(Call(first["call"], origins.get(first["call"], "signature"), result, error))
     return calls, "recorded"

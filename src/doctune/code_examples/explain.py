@@ -146,7 +146,7 @@ def _calls_of(node: ast.AST, limit: int = 8) -> list[str]:
                 name = ast.unparse(sub.func)
             except (ValueError, AttributeError):
                 continue
-            if len(name) <= 40 and "(" not in name and name not in names:
+            if len(name) <= 40 and re.fullmatch(r"[A-Za-z_][\w.]*", name) and name not in names:
                 names.append(name)
     return names[:limit]
 

@@ -128,6 +128,10 @@ class ModelBench:
                 self._nll[(name, key)] = target_nll(model, self.tokenizer, messages)
         return self._nll[(name, key)][0]
 
+    def cached_replies(self) -> dict[tuple[str | None, str, int], str]:
+        """Every reply made so far: (model name or None for the base, example key, max_tokens) -> text."""
+        return dict(self._replies)
+
     def reply(self, name: str | None, key: str, messages: Sequence[Mapping[str, str]], max_tokens: int) -> str:
         """Greedy reply of model ``name`` to ``messages`` (the prompt, without the target), at most ``max_tokens``."""
         cache_key = (name, key, max_tokens)

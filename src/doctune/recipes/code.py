@@ -222,7 +222,32 @@ class CodeRecipe(Recipe):
     def extra_report(
         self, config: DoctuneConfig, workspace: Workspace, examples: Sequence[Example], entries: Any, benches: Any
     ) -> dict[str, Any]:
-        return {"grader_check": self.grader_check}
+        """The grader's self-check and every scored reply (base and tuned), with its verdict, to read."""
+        by_id = {e.example_id: e for e in examples}
+        replies = []
+        for entry in entries:
+            bench = benches[entry.base_model]
+            for (name, key, _), text in sorted(
+                bench.cached_replies().items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+            ):
+                example = by_id.get(key)
+                if example is None or name not in (None, entry.id):
+                    continue
+                score = self.code_passes(example, text)
+                if score is None:
+                    continue
+                values = example.field_values()
+                replies.append(
+                    {
+                        "example_id": key,
+                        "model": "base" if name is None else "tuned",
+                        "kind": values["kind"],
+                        "unit": f"{values['path']}:{values['qualname']}",
+                        "passed": score,
+                        "reply": text[:2000],
+                    }
+                )
+        return {"grader_check": self.grader_check, "replies": replies}
 
     def extra_markdown(self, extra: dict[str, Any]) -> str:
         check = extra.get("grader_check") or {}
