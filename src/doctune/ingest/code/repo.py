@@ -33,7 +33,7 @@ VENDORED_DIRS = {"vendor", "third_party", "third-party", "node_modules", "site-p
 TEST_DIRS = {"tests", "test", "__tests__"}
 TEST_NAMES = ("test_*.py", "*_test.py", "conftest.py", "*_test.go", "*.test.*", "*.spec.*")
 GENERATED_NAMES = ("*_pb2.py", "*_pb2_grpc.py", "*.min.js", "*.pb.go")
-#: a comment line saying the file is generated (Go's convention, and Facebook's @generated); a string that merely
+#: a comment line saying the file is generated (Go's convention, and Facebook's at-sign "generated" tag); a string that merely
 #: mentions the marker (in this very file, say) is not one
 GENERATED_MARKERS = re.compile(r"^[ \t]*(#|//|/?\*)[^\n]*(Code generated .* DO NOT EDIT|@generated\b)", re.MULTILINE)
 BINARY_PROBE_BYTES = 8192
