@@ -385,3 +385,51 @@ def test_the_explanation_judge_is_used_only_after_passing_its_check():
     assert judge("code-judge-always-yes").run_check(units)["passed"] is False  # says yes to another unit's facts
     check = judge("code-judge-by-name").run_check(units)
     assert check["passed"] is True and check["agreement"] == 1.0 and check["n"] == 8
+
+
+def _explainer(messages):
+    """Calls for call prompts; for explanation prompts: right for `scale`, a made-up helper for `slug`, and for the
+    rest a text that names nothing wrong but does not start with the function's name (the judge says inaccurate)."""
+    import re
+
+    if "You explain Python code" not in messages[0].content:
+        return "scale(4, 3)"
+    name = re.search(r"def (\w+)", messages[-1].content).group(1)
+    if name == "scale":
+        return "`scale` multiplies `value` by `factor` and adds one."
+    if name == "slug":
+        return "It calls `make_slug_helper` on `text`."
+    return "It returns something."
+
+
+FakeBackend.register_script("code-explainer", _explainer)
+
+
+@pytest.mark.parametrize("judge_model", ["code-judge-by-name", "code-judge-always-yes"])
+def test_model_explanations_through_the_recipe_with_a_judge(repo, tmp_path, judge_model):
+    ws = tmp_path / "w"
+    sets = [
+        "models.generator.backend=fake",
+        "models.generator.model=code-explainer",
+        "models.judge.backend=fake",
+        f"models.judge.model={judge_model}",
+        "code.explanations=model",
+        "code.judge_explanations=true",
+        "code.kinds=[explain]",
+    ]
+    args = ["--workspace", str(ws), *[x for s in sets for x in ("--set", s)]]
+    assert runner.invoke(app, [*args, "ingest", "--as", "code", str(repo)]).exit_code == 0
+    res = runner.invoke(app, [*args, "generate", "code"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    stats = json.loads((ws / "manifest.json").read_text())["artifacts"]["examples_code"]["stats"]
+    rows = pq.read_table(ws / "artifacts" / "examples_code.parquet").to_pylist()
+    by_unit = {json.loads(r["fields"])["qualname"]: json.loads(r["fields"]) for r in rows}
+    if judge_model == "code-judge-by-name":  # passes its check: used
+        assert stats["judge_check"]["passed"] is True and stats["explanations"] == "model"
+        assert by_unit["scale"]["explanation_source"] == "model"
+        assert stats["counts"]["model explanation rejected (names identifiers the unit lacks)"] == 1  # slug
+        assert stats["counts"]["model explanation rejected (the judge: inaccurate)"] >= 1
+        assert by_unit["slug"]["explanation_source"] == "docstring"
+    else:  # says yes to everything: fails its check, so no model text is trusted
+        assert stats["judge_check"]["passed"] is False and stats["explanations"] == "docstring"
+        assert {f["explanation_source"] for f in by_unit.values()} == {"docstring"}

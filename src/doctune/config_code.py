@@ -81,8 +81,8 @@ class CodeConfig(BaseModel):
     )
     judge_explanations: bool = Field(
         False,
-        description="Also ask the judge model about model-written explanations; used only when the judge passes "
-        "its own check (right on the unit's own facts, wrong on another unit's).",
+        description="Also ask the judge model about model-written explanations. The judge must pass its own check "
+        "first (right on a unit's own facts, wrong on another unit's); when it fails, no model explanation is used.",
     )
     eval_share: float = Field(
         0.25, ge=0, le=1, description="Share of tested units held out for evaluation (whole units, by hash and seed)."

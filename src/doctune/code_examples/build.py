@@ -123,6 +123,8 @@ class CodeExampleBuilder:
     explanation_source: str = "docstring"
     explainer: Any = None
     """A callable (unit -> explanation text) for model explanations; None: built explanations only."""
+    judge: Any = None
+    """A callable ((unit, explanation) -> accurate?) of a judge that passed its check; None: no judge."""
     _repo_baseline: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -290,15 +292,21 @@ class CodeExampleBuilder:
         question = f"Explain what {_header(unit)} does.\n{_fenced(code)}"
         source, text = "docstring", built_explanation(unit)
         if self.explanation_source == "model" and self.explainer is not None:
-            proposed = self.explainer(unit)
-            unknown = unknown_identifiers(proposed, unit) if proposed else ["(empty)"]
-            if proposed and not unknown:
-                source, text = "model", proposed
-            else:
+            proposed = (self.explainer(unit) or "").strip()
+            unknown = unknown_identifiers(proposed, unit)
+            if not proposed:
+                out.counts["model explanation rejected (empty)"] += 1
+            elif unknown:
                 out.counts["model explanation rejected (names identifiers the unit lacks)"] += 1
                 out.errors.append(
                     {"unit_id": f"{unit.path}:{unit.qualname}", "reason": f"explanation names {', '.join(unknown[:5])}"}
                 )
+            elif self.judge is not None and not self.judge(unit, proposed):
+                out.counts["model explanation rejected (the judge: inaccurate)"] += 1
+            else:
+                source, text = "model", proposed
+            if source == "docstring":
+                out.counts["explanation built from the unit instead"] += 1
         unknown = unknown_identifiers(text, unit)
         if unknown:  # a built explanation must pass too; if not, the check or the builder is wrong
             out.counts["explain dropped (unknown identifiers)"] += 1

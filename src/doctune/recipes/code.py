@@ -82,6 +82,7 @@ class CodeRecipe(Recipe):
         )
         explainer = (lambda unit: model_explanation(client, unit)) if source == "model" else None
         judge_check: dict[str, Any] = {}
+        judge_clients: list[Any] = []
         examples: list[Example] = []
         errors: list[dict[str, str]] = []
         counts: Counter[str] = Counter()
@@ -90,13 +91,21 @@ class CodeRecipe(Recipe):
             for repo in sorted({u.repo for u in units}):
                 tree = RepoTree.from_units(units, repo)
                 chosen = choose_units(units, tree, cfg.max_units)
+                judge = None
                 if explainer is not None and cfg.judge_explanations:
-                    judge = ExplanationJudge(open_client(config, workspace, "judge"))
-                    judge_check = judge.run_check(chosen)
-                    if judge_check.get("passed"):
-                        explainer = self._judged(explainer, judge)
+                    checked = ExplanationJudge(open_client(config, workspace, "judge"))
+                    judge_check = checked.run_check(chosen)
+                    judge_clients.append(checked.client)
+                    judge = checked.accurate if judge_check.get("passed") else None
+                    if judge is None:  # an untrusted judge is not a check: model explanations are not used
+                        log.warning(
+                            "the explanation judge failed its check (%s): explanations built instead", judge_check
+                        )
+                        explainer, source = None, "docstring"
                 style = detect_style(tree)
-                builder = CodeExampleBuilder(tree, style, cfg, client if cfg.model_calls else None, source, explainer)
+                builder = CodeExampleBuilder(
+                    tree, style, cfg, client if cfg.model_calls else None, source, explainer, judge
+                )
                 by_file: dict[str, list[CodeUnit]] = {}
                 for unit in units:
                     if unit.repo == repo and unit.kind != "module":
@@ -116,7 +125,8 @@ class CodeRecipe(Recipe):
                     "counts": dict(repo_counts),
                 }
         finally:
-            client.backend.close()
+            for opened in [client, *judge_clients]:
+                opened.backend.close()
         stats = {
             "explanations": source,
             "judge_check": judge_check,
@@ -126,14 +136,6 @@ class CodeRecipe(Recipe):
         }
         log.info("code examples: %d (%s)", len(examples), stats["kinds"])
         return RecipeOutput(examples=examples, errors=errors, stats=stats)
-
-    @staticmethod
-    def _judged(explainer: Any, judge: Any) -> Any:
-        def explain(unit: CodeUnit) -> str:
-            text = explainer(unit)
-            return text if text and judge.accurate(unit, text) else ""
-
-        return explain
 
     # -- curation -------------------------------------------------------------------------
     def check(self, example: Example) -> list[str]:
