@@ -339,3 +339,12 @@ def test_a_test_that_fails_on_the_original_catches_nothing() -> None:
     caught, detail = mutation_caught("pkg.small", SMALL_MODULE, mutant, bad_test, FAST)
     assert not caught
     assert "does not pass on the original" in detail
+
+
+def test_outputs_do_not_name_the_sandbox_directory() -> None:
+    result = run_python_code(
+        "import os, sys\nprint(os.getcwd())\nprint(os.path.abspath('x.py'), file=sys.stderr)", FAST
+    )
+    assert result.status == "passed"
+    assert "doctune-sandbox-" not in result.stdout + result.stderr
+    assert result.stdout.strip() == "." and result.stderr.strip() == "x.py"

@@ -273,6 +273,13 @@ def _read_capped(path: Path, max_bytes: int) -> str:
     return text
 
 
+def _relative_to(text: str, workdir: Path) -> str:
+    """``text`` with the sandbox directory's absolute path removed (``/tmp/doctune-sandbox-x/a.py`` -> ``a.py``)."""
+    for form in {str(workdir), str(workdir.resolve())}:
+        text = text.replace(form + "/", "").replace(form, ".")
+    return text
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     """SIGKILL the run's process group (the PID namespace takes everything else down with its init)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -327,8 +334,9 @@ def _run_isolated(
         except (OSError, subprocess.SubprocessError) as exc:
             return SandboxResult("error", None, "", f"could not start the sandbox: {exc}", 0.0, command)
         duration = time.monotonic() - started
-        stdout_text = _read_capped(stdout_path, limits.max_output_bytes)
-        stderr_text = _read_capped(stderr_path, limits.max_output_bytes)
+        # the run's temporary directory is an absolute local path: outputs name files relative to it instead
+        stdout_text = _relative_to(_read_capped(stdout_path, limits.max_output_bytes), workdir)
+        stderr_text = _relative_to(_read_capped(stderr_path, limits.max_output_bytes), workdir)
     status = _status(returncode, timed_out, pytest_exit_codes)
     if returncode == BOOTSTRAP_EXIT and stderr_text.startswith(_BOOTSTRAP_MARK):
         status = "error"
