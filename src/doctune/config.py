@@ -41,7 +41,9 @@ class Section(BaseModel):
 class ModelSpec(Section):
     """How to reach the model that plays one role."""
 
-    backend: str = Field("local", description="Backend name from the registry: local, transformers, openai, vllm, fake.")
+    backend: str = Field(
+        "local", description="Backend name from the registry: local, transformers, openai, vllm, fake."
+    )
     model: str | None = Field(
         None, description="Model name (openai) or path to a model file/folder (local, transformers)."
     )
