@@ -303,9 +303,11 @@ def _generate(repo, tmp_path):
         "--set",
         "models.generator.model=code-calls",
         "--set",
-        "code.eval_share=1.0",
+        "code.eval_share=0.5",
         "--set",
         "code.max_mutants=2",
+        "--set",
+        "code.max_units=7",
     ]
     assert runner.invoke(app, [*args, "ingest", "--as", "code", str(repo)]).exit_code == 0
     res = runner.invoke(app, [*args, "generate", "code"], catch_exceptions=False)
@@ -433,3 +435,31 @@ def test_model_explanations_through_the_recipe_with_a_judge(repo, tmp_path, judg
     else:  # says yes to everything: fails its check, so no model text is trusted
         assert stats["judge_check"]["passed"] is False and stats["explanations"] == "docstring"
         assert {f["explanation_source"] for f in by_unit.values()} == {"docstring"}
+
+
+def test_a_unit_that_breaks_the_builder_is_reported_and_the_rest_goes_on(repo, tmp_path, monkeypatch):
+    original = CodeExampleBuilder.unit_examples
+
+    def breaking(self, unit, file_units):
+        if unit.qualname == "shout":
+            raise RuntimeError("boom")
+        return original(self, unit, file_units)
+
+    monkeypatch.setattr(CodeExampleBuilder, "unit_examples", breaking)
+    ws = tmp_path / "w"
+    args = [
+        "--workspace",
+        str(ws),
+        "--set",
+        "models.generator.backend=fake",
+        "--set",
+        "models.generator.model=code-calls",
+    ]
+    args += ["--set", "code.kinds=[docstring_to_code]", "--set", "code.workers=2"]
+    assert runner.invoke(app, [*args, "ingest", "--as", "code", str(repo)]).exit_code == 0
+    res = runner.invoke(app, [*args, "generate", "code"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "src/toy/core.py:shout: RuntimeError: boom" in res.output
+    rows = pq.read_table(ws / "artifacts" / "examples_code.parquet").to_pylist()
+    names = {json.loads(r["fields"])["qualname"] for r in rows}
+    assert "shout" not in names and {"clamp", "scale", "slug"} <= names

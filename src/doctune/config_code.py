@@ -71,6 +71,9 @@ class CodeConfig(BaseModel):
         description="The repository's interpreter for sandboxed runs (a virtual environment's python with the "
         "repository's dependencies and pytest); default: the one running doctune.",
     )
+    workers: int | None = Field(
+        None, ge=1, description="Units worked on at once (their sandbox runs in parallel); default: the CPU cores."
+    )
     timeout_s: float = Field(20.0, gt=0, description="Wall-clock limit of one sandboxed run, in seconds.")
     memory_mb: int = Field(2048, ge=64, description="Address-space limit of one sandboxed run, in MiB.")
     explanations: Literal["auto", "docstring", "model"] = Field(

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from doctune.code_examples.build import CodeExampleBuilder, CodeFields, choose_units
@@ -67,8 +69,8 @@ class CodeRecipe(Recipe):
     ) -> RecipeOutput:
         from doctune.code_examples.judge import ExplanationJudge, model_explanation
         from doctune.generate.strategy import resolve_strategy
+        from doctune.jobs import Job, run_jobs
         from doctune.llm.roles import open_client
-        from doctune.progress import progress_bar
 
         available, reason = isolation_available()
         if not available:
@@ -111,8 +113,23 @@ class CodeRecipe(Recipe):
                     if unit.repo == repo and unit.kind != "module":
                         by_file.setdefault(unit.path, []).append(unit)
                 repo_counts: Counter[str] = Counter()
-                for unit in progress_bar(chosen, desc=f"code examples ({repo})", unit="unit", disable=not progress):
-                    made = builder.unit_examples(unit, by_file.get(unit.path, [unit]))
+                jobs = [
+                    Job(unit.unit_id, partial(builder.unit_examples, unit, by_file.get(unit.path, [unit])))
+                    for unit in chosen
+                ]
+                workers = cfg.workers or os.cpu_count() or 1  # sandbox runs are processes: one unit per core
+                for unit, done in zip(
+                    chosen, run_jobs(jobs, workers, client, f"code examples ({repo})", progress), strict=True
+                ):
+                    if done.error is not None:  # a unit that breaks the builder is reported; the rest goes on
+                        errors.append(
+                            {
+                                "unit_id": f"{unit.path}:{unit.qualname}",
+                                "reason": f"{type(done.error).__name__}: {done.error}",
+                            }
+                        )
+                        continue
+                    made = done.value
                     repo_counts += made.counts
                     errors += made.errors
                     for messages, fields in made.examples:
