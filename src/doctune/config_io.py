@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from doctune.config import _ENV_REF, DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, ModelSpec
+from doctune.config_execution import ExecutionConfig
 
 
 def _public(model: BaseModel) -> dict[str, Any]:
@@ -60,6 +61,8 @@ def _mask_secrets(model: BaseModel, data: dict[str, Any]) -> None:
     """Secrets become ``***``; an endpoint URL (it may hold credentials or internal host names) its label."""
     if isinstance(model, ModelSpec) and model.base_url:
         data["base_url"] = f"<{model.endpoint_label()}>"
+    if isinstance(model, ExecutionConfig):
+        data["address"] = model.address_label()
     for name in type(model).model_fields:
         value = model.__dict__[name]
         if isinstance(value, SecretStr):

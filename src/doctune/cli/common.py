@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from doctune.config import DEFAULT_CONFIG_FILE, ConfigError, DoctuneConfig, load_config
+from doctune.execution import activate
 from doctune.progress import set_progress_root
 from doctune.sandbox import SandboxUnavailable
 from doctune.stages import NothingUsable, StageResult
@@ -102,6 +103,7 @@ def load_context(
     extra = list(state.overrides) + list(overrides or [])
     cfg = load_config(config or state.config, extra, workspace=workspace or state.workspace)
     set_progress_root(Path(cfg.workspace), state.command or None)
+    activate(cfg.execution)  # where this command's jobs run (local threads, or Ray)
     return cfg, Workspace(cfg.workspace)
 
 

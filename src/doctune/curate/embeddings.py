@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,9 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.config import ConfigError, ModelSpec
 from doctune.fingerprint import weights_fingerprint
+from doctune.jobs import Job, JobResult, run_jobs
 from doctune.llm.openai_backend import redact_endpoint, require_endpoint_or_key
 from doctune.plugins import PluginRegistry, open_wal_database, validate_options
-from doctune.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,30 @@ class Embedder(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (loaded weights, HTTP clients)."""
+
+    def __reduce__(self):
+        """Sent to a Ray worker as its spec (the worker loads its own model, once per process); a test double
+        travels with its state."""
+        if self.scripted:
+            return (_restore_embedder, (type(self), self.__dict__))
+        return (embedder_for_spec, (self.spec,))
+
+
+def _restore_embedder(cls: type[Embedder], state: dict[str, Any]) -> Embedder:
+    embedder = cls.__new__(cls)
+    embedder.__dict__.update(state)
+    return embedder
+
+
+_PROCESS_EMBEDDERS: dict[str, Embedder] = {}
+
+
+def embedder_for_spec(spec: ModelSpec) -> Embedder:
+    """The embedder of ``spec`` in this process, created once (a worker keeps its loaded model across tasks)."""
+    key = spec.model_dump_json()
+    if key not in _PROCESS_EMBEDDERS:
+        _PROCESS_EMBEDDERS[key] = create_embedder(spec)
+    return _PROCESS_EMBEDDERS[key]
 
 
 # -- registry ---------------------------------------------------------------------------------------------------
@@ -372,14 +397,23 @@ def embed_texts(
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in vectors}  # distinct, first-seen order
     log.info("embedding %d texts: %d cached, %d to embed", len(texts), len(texts) - len(missing), len(missing))
     todo = list(missing.items())
-    with progress_bar(total=len(todo), desc="embedding", unit="text", disable=not progress or not todo) as bar:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            done = dict(zip([k for k, _ in batch], embedder.embed([t for _, t in batch]), strict=True))
-            if cache is not None:
-                cache.put_many(done)
-            vectors.update(done)
-            bar.update(len(batch))
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+
+    def keep(index: int, result: JobResult) -> None:  # here, as each batch arrives: cached at once
+        if result.error is not None:
+            return
+        done = dict(zip([k for k, _ in batches[index]], result.value, strict=True))
+        if cache is not None:
+            cache.put_many(done)
+        vectors.update(done)
+
+    jobs = [Job(str(i), partial(embedder.embed, [t for _, t in batch])) for i, batch in enumerate(batches)]
+    show = progress and bool(todo)
+    for result in run_jobs(jobs, 1, None, "embedding", show, on_result=keep):
+        if result.error is not None:
+            raise result.error
+    if vectors and embedder.dimension is None:  # embedded elsewhere (a Ray worker): the size is known now
+        embedder.dimension = next(iter(vectors.values())).shape[0]
     if not texts:
         return np.zeros((0, embedder.dimension or 0), dtype=np.float32)
     dims = {vectors[k].shape[0] for k in keys}

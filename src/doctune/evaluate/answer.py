@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from doctune.jobs import Job, run_jobs
+from doctune.execution import current_executor
 from doctune.llm.base import CallParams, Message
 from doctune.llm.client import LLMClient
 from doctune.records import DatasetItem
@@ -47,19 +47,16 @@ def answer_items(
     """
     params = CallParams(temperature=0.0, max_tokens=max_tokens, seed=client.backend.spec.seed)
     concurrency = max_concurrency or client.backend.spec.max_concurrency
-    jobs = [
-        Job(item.item_id, lambda it=item: client.chat(answer_messages(it, system_prompt), params).text.strip())
-        for item in items
-    ]
-    results = run_jobs(jobs, concurrency, client, desc, progress)
+    conversations = [answer_messages(item, system_prompt) for item in items]
+    replies = current_executor().chat_many(client, conversations, params, concurrency, desc, progress)
     answers: list[str] = []
     errors: list[dict[str, Any]] = []
-    for result in results:
-        if result.error is not None:
-            errors.append({"item_id": result.key, "error": f"{type(result.error).__name__}: {result.error}"})
+    for item, reply in zip(items, replies, strict=True):
+        if isinstance(reply, BaseException):
+            errors.append({"item_id": item.item_id, "error": f"{type(reply).__name__}: {reply}"})
             answers.append("")
         else:
-            answers.append(result.value or "")
+            answers.append(reply.text.strip())
     if errors:
         log.warning("%s: %d of %d questions got no answer (first: %s)", desc, len(errors), len(items), errors[0])
     return AnswerResult(answers, errors)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 from doctune.config import IngestConfig
 from doctune.ingest.readers import UnreadableFileError, read_document, reader_for, unsupported_format_reason
-from doctune.progress import progress_bar
+from doctune.jobs import map_items
 from doctune.records import Document, IngestError
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,11 @@ def collect_documents(
     found, errors = expand_sources(paths, cfg)
     documents: list[Document] = []
     first_path_of: dict[str, str] = {}
-    for path, label in progress_bar(found, desc="ingest", unit="file", disable=not progress):
-        try:
-            document = read_document(path, cfg).model_copy(update={"source_path": label})
-        except UnreadableFileError as exc:
-            errors.append(_error(label, exc.reason))
-            continue
-        except Exception as exc:  # one broken file must not stop the run
-            logger.debug("unexpected error reading %s", path, exc_info=True)
-            errors.append(_error(label, f"{type(exc).__name__}: {exc}"))
+    reads = map_items(partial(read_source, cfg=cfg), found, 1, "ingest", progress, keys=[label for _, label in found])
+    for (_, label), read in zip(found, reads, strict=True):
+        document, reason = read.value if read.error is None else (None, f"{type(read.error).__name__}: {read.error}")
+        if document is None:
+            errors.append(_error(label, reason or "unreadable"))
             continue
         if document.doc_id in first_path_of:
             logger.info("%s duplicates %s (same bytes); ingested once", label, first_path_of[document.doc_id])
@@ -43,6 +40,19 @@ def collect_documents(
         documents.append(document)
     logger.info("ingested %d documents, %d files could not be read", len(documents), len(errors))
     return documents, errors
+
+
+def read_source(source: tuple[Path, str], cfg: IngestConfig) -> tuple[Document | None, str | None]:
+    """One file as a document named by its label, or ``(None, reason)``: a job of the shared runner (it may run on
+    a Ray worker, so it returns the reason rather than raising)."""
+    path, label = source
+    try:
+        return read_document(path, cfg).model_copy(update={"source_path": label}), None
+    except UnreadableFileError as exc:
+        return None, exc.reason
+    except Exception as exc:  # one broken file must not stop the run
+        logger.debug("unexpected error reading %s", path, exc_info=True)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def expand_paths(paths: list[Path], cfg: IngestConfig) -> tuple[list[Path], list[IngestError]]:

@@ -80,6 +80,14 @@ class LLMBackend(ABC):
         self.spec = spec
         self.options = validate_options(self.Options, spec.options, f"backend '{self.name}'")
 
+    def __reduce__(self):
+        """Sent to a Ray worker as its spec: the worker creates (once per process) and loads its own."""
+        if self.scripted:  # a test double travels with its queue
+            return (_restore_backend, (type(self), self.__dict__))
+        from doctune.execution.service import backend_for
+
+        return (backend_for, (self.spec,))
+
     def default_params(self) -> CallParams:
         return CallParams(temperature=self.spec.temperature, max_tokens=self.spec.max_tokens, seed=self.spec.seed)
 
@@ -122,3 +130,9 @@ class LLMBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (loaded weights, HTTP clients)."""
+
+
+def _restore_backend(cls: type[LLMBackend], state: dict[str, Any]) -> LLMBackend:
+    backend = cls.__new__(cls)
+    backend.__dict__.update(state)
+    return backend

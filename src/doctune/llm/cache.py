@@ -36,6 +36,12 @@ class CallCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
+    def __reduce__(self):
+        """On a Ray worker the cache is the driver's, through its CallService; elsewhere this file reopened."""
+        from doctune.execution.service import remote_cache
+
+        return remote_cache(self.path) or (CallCache, (self.path,))
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = open_wal_database(

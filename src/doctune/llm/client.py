@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -103,6 +104,33 @@ class LLMClient:
         self.usage = UsageStats()
         self._sleep = sleep
         self._lock = threading.Lock()
+        self.uid = uuid.uuid4().hex  # names this client's copies on Ray workers (their usage comes back to it)
+
+    def __reduce__(self):
+        """Sent to a Ray worker: backend by spec, cache and limiter through the driver (doctune.execution.service)."""
+        from doctune.execution.service import rebuild_client, register_client
+
+        register_client(self)
+        state = {
+            "backend": self.backend,
+            "cache": self.cache,
+            "max_retries": self.max_retries,
+            "backoff_s": self.backoff_s,
+            "limiter": self.limiter,
+        }
+        return (rebuild_client, (self.uid, state))
+
+    @classmethod
+    def from_state(cls, uid: str, state: dict[str, Any]) -> LLMClient:
+        client = cls(**state)
+        client.uid = uid
+        return client
+
+    def add_usage(self, counts: dict[str, Any]) -> None:
+        """Add usage counted elsewhere (a Ray worker's copy of this client)."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self.usage, name, getattr(self.usage, name) + value)
 
     def chat(
         self, messages: list[Message], params: CallParams | None = None, json_schema: dict[str, Any] | None = None

@@ -66,12 +66,11 @@ class OpenAIBackend(LLMBackend):
             return {"type": "json_object", "schema": json_schema}
         return {"type": "json_object"}
 
-    def complete(
+    def request_fields(
         self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None = None
-    ) -> Completion:
-        import openai
-
-        kwargs: dict[str, Any] = {
+    ) -> dict[str, Any]:
+        """The chat-completion request's fields (without ``extra_body``), as sent by the SDK or in a raw body."""
+        fields: dict[str, Any] = {
             "model": self.spec.model,
             "messages": [m.model_dump() for m in messages],
             "temperature": params.temperature,
@@ -79,7 +78,45 @@ class OpenAIBackend(LLMBackend):
             "seed": params.seed,
         }
         if (fmt := self._response_format(json_schema)) is not None:
-            kwargs["response_format"] = fmt
+            fields["response_format"] = fmt
+        return fields
+
+    def request_body(
+        self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The JSON body of a ``/chat/completions`` request (for batch engines that post it themselves)."""
+        return {**self.request_fields(messages, params, json_schema), **self.options.extra_body}
+
+    def chat_url(self) -> str:
+        return (self.spec.base_url or "https://api.openai.com/v1").rstrip("/") + "/chat/completions"
+
+    def completion_from_body(self, body: dict[str, Any], latency_s: float) -> Completion:
+        """A ``/chat/completions`` reply body (JSON) as a ``Completion``; ``BackendError`` when it has no answer."""
+        if "error" in body and not body.get("choices"):
+            message = body["error"].get("message") if isinstance(body["error"], dict) else body["error"]
+            raise BackendError(self._redact(f"error reply: {message}"), retryable=True)
+        choices = body.get("choices") or []
+        if not choices:
+            raise BackendError("reply has no choices", retryable=True)
+        message = choices[0].get("message") or {}
+        if message.get("refusal"):
+            raise BackendError(f"refused: {message['refusal']}", kind="refused")
+        usage = body.get("usage") or {}
+        return Completion(
+            text=message.get("content") or "",
+            model=body.get("model") or self.spec.model or "",
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            latency_s=latency_s,
+            finish_reason=choices[0].get("finish_reason"),
+        )
+
+    def complete(
+        self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None = None
+    ) -> Completion:
+        import openai
+
+        kwargs = self.request_fields(messages, params, json_schema)
         if self.options.extra_body:
             kwargs["extra_body"] = self.options.extra_body
         start = time.perf_counter()

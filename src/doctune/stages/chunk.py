@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from doctune.chunking import chunk_document
 from doctune.config import DoctuneConfig
-from doctune.progress import progress_bar
+from doctune.jobs import map_items
 from doctune.records import Chunk, Document
 from doctune.stages import StageResult
 from doctune.workspace import Workspace
@@ -15,9 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def chunk_documents(docs: list[Document], config: DoctuneConfig, progress: bool = False) -> list[Chunk]:
+    """Every document's chunks, in document order (each document one job of the shared runner)."""
+    done = map_items(partial(chunk_document, cfg=config.chunk), docs, 1, "chunk", progress, [d.doc_id for d in docs])
     chunks: list[Chunk] = []
-    for doc in progress_bar(docs, desc="chunk", unit="doc", disable=not progress):
-        chunks.extend(chunk_document(doc, config.chunk))
+    for doc, result in zip(docs, done, strict=True):
+        if result.error is not None:  # a bug in chunking, not bad input: the run stops and says where
+            raise RuntimeError(f"chunk: {doc.source_path}: {type(result.error).__name__}: {result.error}")
+        chunks.extend(result.value)
     return chunks
 
 
