@@ -96,7 +96,7 @@ def test_run_jobs_reports_every_job(root):
     )
     assert [r.value for r in results] == [i * i for i in range(9)]
     (done,) = files(root)
-    assert (done["desc"], done["n"], done["total"], done["state"], done["unit"]) == ("jobs", 9, 9, "done", "req")
+    assert (done["desc"], done["n"], done["total"], done["state"], done["unit"]) == ("jobs", 9, 9, "done", "job")
 
 
 def _child(root: Path, steps: int) -> subprocess.Popen:

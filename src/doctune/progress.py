@@ -44,6 +44,11 @@ def set_progress_root(workspace_root: Path | None, stage: str | None) -> None:
     _stage = stage
 
 
+def progress_target() -> tuple[Path | None, str | None]:
+    """(workspace root, stage label) set by :func:`set_progress_root` (processes started to train take them on)."""
+    return _root, _stage
+
+
 def progress_dir(workspace_root: Path) -> Path:
     return Path(workspace_root) / PROGRESS_DIR
 

@@ -66,11 +66,12 @@ def train_cmd(
     Next: `doctune eval --recipe character`, `doctune export-model ID --format lora-gguf`.
     """
     from doctune.stages import train as stage
+    from doctune.train.distributed import LaunchError
     from doctune.train.tracking import TrackingError
 
     try:
         run_stage(stage.run, config, set_, workspace, resume=resume, recipe=recipe, adapter_keys=adapter)
-    except TrackingError as exc:
+    except (TrackingError, LaunchError) as exc:
         raise fail(f"train: {exc}") from None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -76,6 +77,7 @@ class RayExecutor(Executor):
                 "execution.engine: ray needs Ray: pip install 'doctune[ray]' (or set execution.engine: local)"
             ) from None
         if not ray.is_initialized():
+            self._check_reachable()
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if self.config.address == "local":
                 kwargs["num_cpus"] = self.config.num_cpus
@@ -96,6 +98,22 @@ class RayExecutor(Executor):
         service.set_service(self._service)
         self._remote_batch = ray.remote(num_cpus=1)(_run_batch)
         log.info("ray: %s CPUs in the cluster", self.cluster_cpus())
+
+    def _check_reachable(self) -> None:
+        """A head node named by ``host:port`` (or ``ray://host:port``) must accept a connection within seconds;
+        Ray itself would retry for minutes before saying no."""
+        address = self.config.address.removeprefix("ray://")
+        if self.config.address in ("auto", "local") or ":" not in address:
+            return
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=5):
+                pass
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"execution.address {self.config.address_label()}: no Ray head node answers there ({exc}); start "
+                "one with `ray start --head` or fix the address"
+            ) from None
 
     def cluster_cpus(self) -> int:
         import ray

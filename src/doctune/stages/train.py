@@ -57,6 +57,10 @@ class TrainingRun(BaseModel):
     padding_share: float
     device: str
     precision: str
+    processes: int = Field(1, description="Data-parallel training processes (the world size train.processes gave).")
+    distributed_backend: str | None = Field(
+        None, description="torch.distributed backend of a multi-process run (gloo on CPU, nccl on GPUs); none: one."
+    )
     tracking_json: str = Field("{}", description="JSON object: tracker -> where its run is (MLflow URI and run id...).")
     labels_json: str = Field("{}", description="JSON object: the registry labels (recipe runs: recipe, character...).")
 
@@ -181,6 +185,8 @@ def run(
         padding_share=result.padding_share,
         device=result.device,
         precision=result.precision,
+        processes=result.processes,
+        distributed_backend=result.distributed_backend,
         tracking_json=json.dumps(result.tracking, sort_keys=True),
     )
     rows = [*previous_training_rows(workspace), row]
@@ -191,6 +197,8 @@ def run(
     }
     rec = run_.write_artifact(ARTIFACT, rows, TrainingRun, inputs=["dataset"], stats=stats)
     counts = {"train_items": len(train_items), "steps": result.steps}
+    if result.processes > 1:
+        counts["processes"] = result.processes
     counts.update({f"{split}_items": len(examples) for split, examples in eval_sets.items()})
     entry = register_training_run(workspace, config, row, train_items, {s: by_split[s] for s in eval_sets})
     outputs = {"weights": result.weights_dir, "output_dir": str(output_dir), ARTIFACT: str(root / rec.path)}
@@ -301,6 +309,8 @@ def _train_adapter(
         padding_share=result.padding_share,
         device=result.device,
         precision=result.precision,
+        processes=result.processes,
+        distributed_backend=result.distributed_backend,
         tracking_json=json.dumps(result.tracking, sort_keys=True),
         labels_json=json.dumps(data.labels, sort_keys=True),
     )

@@ -97,6 +97,18 @@ class TrainConfig(BaseModel):
         "with long batches on CPUs with AMX/AVX512-BF16 (see bench/train.py).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
+    processes: int = Field(
+        1,
+        ge=1,
+        description="Data-parallel training processes. Above 1, `doctune train` runs its training in that many "
+        "processes through `accelerate launch` (DDP: one process per GPU, NCCL; on CPU, gloo), each on its own "
+        "share of every batch: the global batch is per_device_batch_size x gradient_accumulation x processes.",
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description="An `accelerate config` YAML file for the launch when processes > 1, e.g. FSDP on GPUs "
+        "(examples/accelerate_fsdp.yaml); processes still sets the process count. None: plain DDP.",
+    )
 
     @field_validator("tracking", mode="before")
     @classmethod

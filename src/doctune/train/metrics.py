@@ -70,7 +70,14 @@ class ThroughputCallback(TrainerCallback):
         tokens0, time0 = self._since_log
         tokens, elapsed = self.counter.real_tokens - tokens0, self.counter.step_time_s - time0
         self._since_log = (self.counter.real_tokens, self.counter.step_time_s)
-        extra = {"padding_share": round(self.counter.padding_share, 4)}
+        padding = self.counter.padding_share
+        if getattr(args, "world_size", 1) > 1:  # every process logs at the same step: sum their tokens
+            from doctune.train.distributed import all_reduce
+
+            tokens, real, slots = all_reduce([tokens, self.counter.real_tokens, self.counter.slots], "sum", args.device)
+            elapsed = all_reduce([elapsed], "max", args.device)[0]
+            padding = 1.0 - real / slots if slots else 0.0
+        extra = {"padding_share": round(padding, 4)}
         if elapsed > 0:
             extra["tokens_per_second"] = round(tokens / elapsed, 2)
         logs.update(extra)

@@ -7,10 +7,14 @@ Layout of ``output_dir`` after :func:`train`::
     wandb/                  the W&B run (with ``tracking: [wandb]``; MLflow's store is the workspace's)
     tracking.json           ids of the tracked runs, continued on resume (see :mod:`doctune.train.tracking`)
     adapter/ or model/      the LoRA adapter (or the full model) with the tokenizer
-    train_config.json       the resolved train config, base model and device
+    train_config.json       the resolved train config, base model, device, processes and distributed backend
     log_history.json        every logged entry of the run
     metrics.json            the :class:`TrainResult` as JSON
     loss.png                train and eval loss against the step
+    launch.log              the processes' output, when ``train.processes`` > 1 (see :mod:`doctune.train.distributed`)
+
+With ``train.processes`` > 1 the run happens in that many processes (DDP through ``accelerate``); only rank 0 writes
+these files, and token counts and throughput are summed over the processes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from typing import Any
 
 from doctune.train.config import TrainConfig
 from doctune.train.data import to_dataset, tokenize_examples
+from doctune.train.distributed import (
+    batch_note,
+    distributed_backend,
+    is_main_process,
+    needs_launch,
+    parallelism,
+    sum_over_processes,
+)
 from doctune.train.metrics import ThroughputCallback, TokenCounter, plot_losses
 from doctune.train.progress_callback import WorkspaceProgressCallback
 from doctune.train.tracking import RunInfo, finish_trackers, open_trackers
@@ -55,6 +67,10 @@ class TrainResult:
     stopped_early: bool
     loss_plot: str | None
     tracking: dict[str, str] = field(default_factory=dict, metadata={"doc": "tracker -> where its run is"})
+    processes: int = field(default=1, metadata={"doc": "data-parallel processes (world size)"})
+    distributed_backend: str | None = field(default=None, metadata={"doc": "gloo, nccl...; None: one process"})
+    global_batch_size: int = field(default=0, metadata={"doc": "examples per optimizer step, all processes"})
+    parallelism: str | None = field(default=None, metadata={"doc": "ddp, fsdp... (what accelerate ran); None: one"})
 
 
 def resolve_device(cfg: TrainConfig) -> tuple[str, str]:
@@ -119,6 +135,7 @@ def _sft_args(
         report_to="none",  # doctune's trackers are added as callbacks, after the throughput callback
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # with several processes: every LoRA (or full) weight gets a gradient
     )
 
 
@@ -157,11 +174,23 @@ def train(
     from the last checkpoint in ``output_dir`` when there is one (from step 0 otherwise). ``callbacks`` are extra
     ``transformers.TrainerCallback`` objects (tests use one to interrupt a run). ``run_info`` names and tags the
     tracked runs (default: experiment ``doctune``, MLflow store in ``output_dir``).
+
+    With ``cfg.processes`` > 1 it launches that many processes, each calling this function (see
+    :mod:`doctune.train.distributed`), waits for them and returns the main process's result.
     """
     from transformers import AutoTokenizer
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if needs_launch(cfg.processes):
+        if callbacks:
+            raise ValueError("callbacks cannot reach launched processes: train with train.processes 1")
+        from doctune.train.distributed import launch_train
+
+        return launch_train(
+            cfg, base_model, train_examples, eval_sets, output_dir, resume, progress, run_info, base_model_name
+        )
+    main = is_main_process()
     device, precision = resolve_device(cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token is None:
@@ -178,22 +207,28 @@ def train(
     args = _sft_args(cfg, output_dir, device, precision, next(iter(eval_ds), None), progress)
     base_name = base_model_name or Path(base_model).name
     resolved = {"train": cfg.model_dump(mode="json"), "base_model": base_name, "device": device}
-    resolved.update(precision=precision)
-    (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+    # args.world_size sets the processes up (joins the process group in a launched run): the backend is then known
+    resolved.update(precision=precision, processes=args.world_size, distributed_backend=distributed_backend())
+    if main:
+        (output_dir / "train_config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
     info = run_info or RunInfo(run_name=output_dir.name)
     params = {**resolved, "train_examples": len(train_tok), "eval_examples": {k: len(v) for k, v in eval_ds.items()}}
-    trackers = open_trackers(cfg, info, output_dir, params)
+    trackers = open_trackers(cfg, info, output_dir, params) if main else []
     try:
         train_set = (train_tok, dropped)
-        every_callback = [*trackers, WorkspaceProgressCallback(f"train {info.run_name or output_dir.name}"), *callbacks]
+        progress_bar = [WorkspaceProgressCallback(f"train {info.run_name or output_dir.name}")] if main else []
+        every_callback = [*trackers, *progress_bar, *callbacks]
         result = _fit(
             cfg, base_model, tokenizer, args, train_set, eval_ds, output_dir, resume, progress, every_callback
         )
         result.base_model = base_name
-        _rename_base(Path(result.weights_dir), Path(base_model), base_name)
+        if main:
+            _rename_base(Path(result.weights_dir), Path(base_model), base_name)
     except BaseException:
         finish_trackers(trackers, {}, [], failed=True)
         raise
+    if not main:
+        return result
     summary = {"final_loss": result.final_loss, "steps": result.steps, "tokens_per_second": result.tokens_per_second}
     summary.update({f"final_eval_{k}_loss": v for k, v in result.eval_losses.items()})
     files = [output_dir / "loss.png", output_dir / "metrics.json", output_dir / "train_config.json"]
@@ -266,27 +301,32 @@ def _fit(
     elif resume:
         log.info("no checkpoint in %s: training from step 0", output_dir)
     log.info(
-        "training %s on %s (%s, %s): %d examples, %s",
+        "training %s on %s (%s, %s): %d examples, %s; %s",
         "all weights" if cfg.full_finetune else f"a LoRA adapter (r={cfg.lora_r})",
         args.device,
         "bf16" if args.bf16 else "fp32",
         Path(base_model).name,
         len(train_tok),
         ", ".join(f"{k}: {len(v)}" for k, v in eval_ds.items()) or "no eval split",
+        batch_note(args),
     )
     trainer.train(resume_from_checkpoint=checkpoint)
+    sum_over_processes(counter, args.device)
 
     eval_losses: dict[str, float] = {}
     if eval_ds:
         metrics = trainer.evaluate()
         eval_losses = {name: float(metrics[f"eval_{name}_loss"]) for name in eval_ds if f"eval_{name}_loss" in metrics}
     weights_dir = output_dir / ("model" if cfg.full_finetune else "adapter")
-    trainer.save_model(str(weights_dir))
-    tokenizer.save_pretrained(str(weights_dir))
-
+    trainer.save_model(str(weights_dir))  # every process calls it (FSDP gathers the weights); rank 0 writes
+    main = is_main_process()
     history = trainer.state.log_history
-    (output_dir / "log_history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    plot = plot_losses(history, output_dir / "loss.png", title=f"{Path(base_model).name} fine-tuning")
+    plot = None
+    if main:
+        tokenizer.save_pretrained(str(weights_dir))
+        log.info("saved the %s to %s", weights_dir.name, weights_dir)
+        (output_dir / "log_history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
+        plot = plot_losses(history, output_dir / "loss.png", title=f"{Path(base_model).name} fine-tuning")
     result = TrainResult(
         output_dir=str(output_dir),
         weights_dir=str(weights_dir),
@@ -306,8 +346,13 @@ def _fit(
         dropped_examples=dropped,
         stopped_early=bool(args.load_best_model_at_end) and trainer.state.global_step < trainer.state.max_steps,
         loss_plot=str(plot) if plot else None,
+        processes=args.world_size,
+        distributed_backend=distributed_backend(),
+        global_batch_size=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        parallelism=parallelism(trainer.accelerator),
     )
-    _write_metrics(result, output_dir)
+    if main:
+        _write_metrics(result, output_dir)
     log.info(
         "trained %d steps: loss %s -> %s, %.1f tokens/s, padding %.1f%%",
         result.steps,
