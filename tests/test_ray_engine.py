@@ -243,3 +243,23 @@ def test_ray_data_http_processor_answers_like_the_local_path(ray_cluster, tmp_pa
         assert len(endpoint.requests()) == 24  # 12 local + 12 through Ray Data, none for the rerun
     assert list(via_ray) == list(local) == list(again)
     assert all(a.startswith("Reply ") for a in via_ray) and not via_ray.errors
+
+
+def test_a_job_that_cannot_travel_runs_on_the_driver(ray_cluster):
+    """A job holding something Ray cannot pickle (a lock) still runs, here; the others go to workers."""
+    from doctune.config_execution import ExecutionConfig
+    from doctune.jobs import Job, run_jobs
+
+    lock = threading.Lock()
+
+    def guarded() -> int:
+        with lock:
+            return os.getpid()
+
+    with use_executor(executor_for(ExecutionConfig(engine="ray", address=ray_cluster))) as executor:
+        try:
+            results = run_jobs([Job("here", guarded), Job("there", os.getpid)], 2, progress=False)
+        finally:
+            executor.close()
+    assert results[0].value == os.getpid() and results[0].error is None
+    assert results[1].value not in (None, os.getpid())  # ran in a Ray worker process

@@ -178,6 +178,7 @@ class RayExecutor(Executor):
         batches = [indexed[i : i + per_task] for i in range(0, len(indexed), per_task)]
         results: list[JobResult | None] = [None] * len(jobs)
         failed = 0
+        warned = False
         pending: dict[Any, list[tuple[int, Job]]] = {}
         waiting = list(reversed(batches))
         options = {"max_retries": self.config.task_retries}
@@ -195,9 +196,13 @@ class RayExecutor(Executor):
                     batch = waiting.pop()
                     try:
                         pending[self._remote_batch.options(**options).remote(batch, threads)] = batch
-                    except Exception as exc:  # e.g. a job that cannot be pickled: reported, the rest goes on
+                    except Exception as exc:  # a job that cannot be pickled: it runs here, said once per stage
+                        if not warned:
+                            log.warning("%s: jobs cannot be sent to Ray (%s); running them in this process",
+                                        desc, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+                            warned = True
                         for index, job in batch:
-                            settle(index, JobResult(job.key, error=RemoteJobError(f"not sent to Ray: {exc}")))
+                            settle(index, run_one(job))
                         bar.update(len(batch))
                 if not pending:
                     continue

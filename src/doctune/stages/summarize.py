@@ -8,15 +8,16 @@ summaries are combined (in rounds, if even they do not fit). No prompt exceeds t
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from tqdm.auto import tqdm
 
 from doctune.chunking import chunk_text
 from doctune.chunking.sentences import split_sentences
 from doctune.config import ChunkConfig, DoctuneConfig
+from doctune.jobs import Job, run_jobs
 from doctune.llm import BackendError, CallParams, LLMClient, Message
 from doctune.llm.roles import open_client
-from doctune.progress import progress_bar
 from doctune.prompts import load_prompt, render_prompt
 from doctune.records import Document, IngestError, Summary
 from doctune.sampling import evenly_spaced
@@ -128,27 +129,23 @@ def run(config: DoctuneConfig, workspace: Workspace, progress: bool = True) -> S
     summaries: list[Summary] = []
     errors: list[IngestError] = []
     try:
-        with progress_bar(total=0, desc="summarize", unit="call", disable=not progress) as bar:
-            summarizer = DocumentSummarizer(client, config, bar)
-            plans = []
-            for doc in docs:
-                try:
-                    plans.append((doc, summarizer.pieces(doc)))
-                except BackendError as exc:
-                    errors.append(IngestError(source_path=doc.source_path, reason=f"summarize: {exc}"))
-            bar.total = sum(len(p) + (len(p) > 1) for _, p in plans)  # pieces + usually one combine
-            bar.refresh()
-            for doc, pieces in plans:
-                try:
-                    text = summarizer.summarize(doc, pieces)
-                except (BackendError, EmptySummaryError) as exc:
-                    log.error("%s: summary failed: %s", doc.source_path, exc)
-                    errors.append(IngestError(source_path=doc.source_path, reason=f"summarize: {exc}"))
-                    continue
-                summaries.append(
-                    Summary(doc_id=doc.doc_id, summary=text, n_pieces=len(pieces), model=client.backend.label())
-                )
-            bar.total = bar.n
+        summarizer = DocumentSummarizer(client, config)
+        plans = []
+        for doc in docs:
+            try:
+                plans.append((doc, summarizer.pieces(doc)))
+            except BackendError as exc:
+                errors.append(IngestError(source_path=doc.source_path, reason=f"summarize: {exc}"))
+        jobs = [Job(doc.doc_id, partial(summarizer.summarize, doc, pieces)) for doc, pieces in plans]
+        results = run_jobs(jobs, config.models.generator.max_concurrency, client, "summarize", progress)
+        for (doc, pieces), result in zip(plans, results, strict=True):
+            if result.error is not None:
+                log.error("%s: summary failed: %s", doc.source_path, result.error)
+                errors.append(IngestError(source_path=doc.source_path, reason=f"summarize: {result.error}"))
+                continue
+            summaries.append(
+                Summary(doc_id=doc.doc_id, summary=result.value, n_pieces=len(pieces), model=client.backend.label())
+            )
     finally:
         client.backend.close()
     rec = run.write_artifact(
