@@ -105,3 +105,81 @@ def test_missing_vllm_is_one_clear_error(monkeypatch):
         backend.complete([Message(role="user", content="x")], CallParams())
     with pytest.raises(BackendError, match="needs `model`"):
         create_backend(ModelSpec(backend="vllm"))
+
+
+def _eval_items(n: int):
+    from doctune.records import DatasetItem
+
+    return [
+        DatasetItem(item_id=f"i{k}", kind="qa", unit_id="u", doc_ids=["d"], chunk_ids=["c"], k=1,
+                    question=f"question number {k}", answer="x", evaluation_criteria="", difficulty=1,
+                    category="factual", citations=[], citations_verified=False, model="m", source="qa", split="eval")
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def test_evaluation_answers_are_one_offline_batch_and_cached(fake_vllm, tmp_path):
+    """Local engine: answer_items sends every uncached question in one LLM.chat; a rerun makes no call."""
+    from doctune.evaluate.answer import answer_items
+    from doctune.llm.cache import CallCache
+
+    client = LLMClient(create_backend(ModelSpec(backend="vllm", model="m")), CallCache(tmp_path / "c.sqlite"))
+    answers = answer_items(client, _eval_items(5))
+    assert answers == [f"question number {k}"[::-1] for k in range(5)]
+    (llm,) = FakeLLM.instances
+    assert len(llm.calls) == 1 and len(llm.calls[0]["conversations"]) == 5
+    assert answer_items(client, _eval_items(5)) == answers and len(llm.calls) == 1
+    assert (client.usage.calls, client.usage.cache_hits) == (5, 5)
+
+
+def test_ray_engine_sends_vllm_calls_to_ray_data_llm_vllm_processor(monkeypatch, tmp_path):
+    """Engine ray + backend vllm: Ray Data LLM's vLLM engine processor gets the backend's engine options, the
+    adapter by name from its folder, the sampling parameters; its rows become cached completions."""
+    import ray
+    import ray.data.llm as ray_llm
+
+    from doctune.config_execution import ExecutionConfig
+    from doctune.evaluate.answer import answer_items
+    from doctune.execution import use_executor
+    from doctune.execution.ray_engine import RayExecutor
+    from doctune.llm.cache import CallCache
+
+    seen: dict = {}
+
+    class FakeProcessor:
+        def __init__(self, preprocess, postprocess):
+            self.pre, self.post = preprocess, postprocess
+
+        def __call__(self, rows):
+            return self
+
+        def iter_rows(self):
+            for row in seen["rows"]:
+                req = self.pre(row)
+                seen.setdefault("requests", []).append(req)
+                text = req["messages"][-1]["content"].upper()
+                yield self.post({**req, "generated_text": text, "num_input_tokens": 7, "num_generated_tokens": 3})
+
+    monkeypatch.setattr(ray_llm, "vLLMEngineProcessorConfig", lambda **kw: seen.setdefault("config", kw))
+    monkeypatch.setattr(
+        ray_llm, "build_processor", lambda cfg, preprocess, postprocess: FakeProcessor(preprocess, postprocess)
+    )
+    monkeypatch.setattr(ray.data, "from_items", lambda rows: seen.__setitem__("rows", rows) or rows)
+    adapter = tmp_path / "runs" / "doc-adapter"
+    spec = ModelSpec(backend="vllm", model="Qwen/Qwen2.5-7B-Instruct",
+                     options={"lora": str(adapter), "tensor_parallel_size": 2, "max_model_len": 4096})  # fmt: skip
+    client = LLMClient(create_backend(spec), CallCache(tmp_path / "c.sqlite"))
+    executor = RayExecutor(ExecutionConfig(engine="ray", vllm_replicas=3))
+    monkeypatch.setattr(executor, "_ensure_started", lambda: None)
+    with use_executor(executor):
+        answers = answer_items(client, _eval_items(4))
+        again = answer_items(client, _eval_items(4))
+    assert answers == again == [f"QUESTION NUMBER {k}" for k in range(4)]
+    cfg = seen["config"]
+    assert cfg["model_source"] == "Qwen/Qwen2.5-7B-Instruct" and cfg["concurrency"] == 3
+    assert cfg["engine_kwargs"]["tensor_parallel_size"] == 2 and cfg["engine_kwargs"]["enable_lora"] is True
+    assert cfg["engine_kwargs"]["max_model_len"] == 4096
+    assert cfg["dynamic_lora_loading_path"] == str(tmp_path / "runs")
+    assert len(seen["requests"]) == 4  # the rerun came from the cache
+    assert all(r["model"] == "doc-adapter" and r["sampling_params"]["temperature"] == 0.0 for r in seen["requests"])
+    assert (client.usage.calls, client.usage.cache_hits, client.usage.completion_tokens) == (4, 4, 12)

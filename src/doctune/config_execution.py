@@ -53,6 +53,13 @@ class ExecutionConfig(BaseModel):
         "(answering evaluation questions on engine ray).",
     )
     http_batch_size: int = Field(16, ge=1, description="Requests per batch of the Ray Data LLM HTTP processor.")
+    vllm_replicas: int = Field(
+        1,
+        ge=1,
+        description="vLLM engine replicas of Ray Data LLM's vLLM processor for batch calls of a `backend: vllm` "
+        "model on engine ray (each takes the backend's tensor_parallel_size GPUs).",
+    )
+    vllm_batch_size: int = Field(32, ge=1, description="Requests per batch sent to one vLLM engine replica.")
 
     def address_label(self) -> str:
         """The address as saved with a run: `auto`/`local` as is, a cluster's host never (it may be internal)."""

@@ -59,6 +59,11 @@ class Executor(ABC):
         front: an engine may batch them (Ray Data LLM on ``ray``)."""
         from doctune.jobs import Job
 
+        if hasattr(client.backend, "complete_batch") and conversations:  # offline batch inference (vLLM)
+            try:
+                return list(client.chat_batch([list(m) for m in conversations], params))
+            except Exception as exc:  # the whole batch failed: every call reports it
+                return [exc] * len(conversations)
         jobs = [Job(str(i), _ChatCall(client, list(msgs), params)) for i, msgs in enumerate(conversations)]
         concurrency = max_concurrency or client.backend.spec.max_concurrency
         results = self.run_jobs(jobs, concurrency, client, desc, progress)

@@ -139,16 +139,22 @@ class RayExecutor(Executor):
 
     # -- running -------------------------------------------------------------------------------------------
     def chat_many(self, client, conversations, params=None, max_concurrency=None, desc="calls", progress=True):
-        """Known-up-front calls: through Ray Data LLM's HTTP processor for an OpenAI-compatible endpoint, else as
-        Ray tasks (``Executor.chat_many``)."""
+        """Known-up-front calls: through Ray Data LLM's HTTP processor for an OpenAI-compatible endpoint, its vLLM
+        engine processor for a ``vllm`` model, else as Ray tasks (``Executor.chat_many``)."""
         from doctune.llm.openai_backend import OpenAIBackend
+        from doctune.llm.vllm_backend import VLLMBackend
 
-        if not isinstance(client.backend, OpenAIBackend) or not conversations:
-            return super().chat_many(client, conversations, params, max_concurrency, desc, progress)
-        self._ensure_started()
-        from doctune.execution.ray_http import chat_with_http_processor
+        if isinstance(client.backend, OpenAIBackend) and conversations:
+            self._ensure_started()
+            from doctune.execution.ray_http import chat_with_http_processor
 
-        return chat_with_http_processor(client, conversations, params, self.config, desc, progress)
+            return chat_with_http_processor(client, conversations, params, self.config, desc, progress)
+        if isinstance(client.backend, VLLMBackend) and conversations:
+            self._ensure_started()
+            from doctune.execution.ray_vllm import chat_with_vllm_processor
+
+            return chat_with_vllm_processor(client, conversations, params, self.config, desc, progress)
+        return super().chat_many(client, conversations, params, max_concurrency, desc, progress)
 
     def plan(self, n_jobs: int, max_concurrency: int) -> tuple[int, int, int]:
         """(jobs per task, threads per task, tasks in flight) for ``n_jobs`` jobs."""

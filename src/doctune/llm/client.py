@@ -152,6 +152,31 @@ class LLMClient:
             self.usage.latency_s += completion.latency_s
         return completion
 
+    def chat_batch(self, conversations: list[list[Message]], params: CallParams | None = None) -> list[Completion]:
+        """Many calls, each from the cache when made before; the rest in one ``backend.complete_batch`` (offline
+        batch inference, e.g. vLLM), each stored as soon as the batch returns."""
+        params = params or self.backend.default_params()
+        identity = self.backend.cache_identity()
+        keys = [call_key(identity, conv, params, None) for conv in conversations]
+        out: list[Completion | None] = [self.cache.get(k) if self.cache is not None else None for k in keys]
+        todo = [i for i, hit in enumerate(out) if hit is None]
+        self.add_usage({"cache_hits": len(keys) - len(todo)})
+        if todo:
+            done = self.backend.complete_batch([conversations[i] for i in todo], params)  # type: ignore[attr-defined]
+            for i, completion in zip(todo, done, strict=True):
+                if self.cache is not None:
+                    self.cache.put(keys[i], completion)
+                out[i] = completion
+                self.add_usage(
+                    {
+                        "calls": 1,
+                        "prompt_tokens": completion.prompt_tokens,
+                        "completion_tokens": completion.completion_tokens,
+                        "latency_s": completion.latency_s,
+                    }
+                )
+        return [c for c in out if c is not None]
+
     def _call_with_retries(
         self, messages: list[Message], params: CallParams, json_schema: dict[str, Any] | None
     ) -> Completion:
